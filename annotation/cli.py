@@ -1,0 +1,185 @@
+"""`mzie`: one command, a subcommand per stage. Thin: parse arguments, call library
+functions, print. Only this layer configures logging and progress bars."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from importlib import import_module
+from pathlib import Path
+
+from .errors import InputError
+
+log = logging.getLogger("minzheng_ie")
+
+# Each stage registers its own subcommands; modules are light to import (heavy
+# libraries such as torch are imported inside the handlers).
+STAGES = [
+    "minzheng_ie.annotation.cli",
+    "minzheng_ie.inference.cli",
+    "minzheng_ie.eval.cli",
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotate", help="labels: Label Studio config, validation, conversion, pre-annotation")
+    asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    c = asub.add_parser("config", help="print the Label Studio labeling config generated from configs/schema.yaml")
+    c.add_argument("--schema", help="schema YAML (default: the project's configs/schema.yaml)")
+    c.set_defaults(func=cmd_config)
+
+    v = asub.add_parser("validate", help="check a Label Studio JSON export against the spec; exit 1 on errors")
+    v.add_argument("export", help="Label Studio JSON export (Export → JSON)")
+    v.add_argument("--json", action="store_true", help="print problems as JSON lines")
+    v.set_defaults(func=cmd_validate)
+
+    cv = asub.add_parser("convert", help="export → records JSONL with a seeded document-level train/dev/test split")
+    cv.add_argument("export")
+    cv.add_argument("-o", "--out", required=True, help="output folder")
+    cv.add_argument("--seed", type=int, default=13)
+    cv.add_argument("--dev", type=float, default=0.2, help="fraction of documents for dev (default 0.2)")
+    cv.add_argument("--test", type=float, default=0.2, help="fraction of documents for test (default 0.2)")
+    cv.add_argument("--skip-invalid", action="store_true", help="leave out documents with errors instead of failing")
+    cv.set_defaults(func=cmd_convert)
+
+    pl = asub.add_parser("prelabel", help="rule pre-annotations as Label Studio tasks (or records JSONL)")
+    pl.add_argument("inputs", nargs="+", help="files, folders, globs, .jsonl, or - for stdin")
+    pl.add_argument("-o", "--out", required=True)
+    pl.add_argument("--format", choices=["label-studio", "jsonl", "markup"], default="label-studio")
+    pl.set_defaults(func=cmd_prelabel)
+
+    st = asub.add_parser("stats", help="counts for a data card: documents, characters, entities and relations per label")
+    st.add_argument("data", help="Label Studio export or records JSONL")
+    st.add_argument("--markdown", action="store_true", help="print Markdown tables instead of JSON")
+    st.set_defaults(func=cmd_stats)
+
+    mk = asub.add_parser("markup", help="convert between inline markup files and a Label Studio export")
+    mk.add_argument("inputs", nargs="+", help="markup files (*.ann) to import, or one export/JSONL to write as markup")
+    mk.add_argument("-o", "--out", required=True, help="export JSON (importing) or folder (writing markup)")
+    mk.add_argument("--text-dir", help="when importing: folder of the original texts; each markup must reproduce "
+                                       "its text exactly (matched by file stem prefix)")
+    mk.add_argument("--meta", help="when importing: JSON file mapping doc id → meta fields")
+    mk.set_defaults(func=cmd_markup)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .schema import checked_labeling_config, load_schema
+
+    sys.stdout.write(checked_labeling_config(load_schema(args.schema)))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate_export
+
+    report = validate_export(args.export)
+    for issue in report.issues:
+        if args.json:
+            print(json.dumps({"task": issue.task, "severity": issue.severity, "code": issue.code,
+                              "message": issue.message}, ensure_ascii=False))
+        else:
+            print(issue)
+    n_ent = sum(len(d.entities) for d in report.docs)
+    n_rel = sum(len(d.relations) for d in report.docs)
+    summary = (f"{args.export}: {len(report.docs)} labelled task(s), {n_ent} entities, {n_rel} relations; "
+               f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    if report.unlabelled:
+        summary += f"; {len(report.unlabelled)} task(s) without annotations: {', '.join(report.unlabelled[:10])}"
+    print(summary, file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import SplitSpec, convert_export
+
+    report, split = convert_export(args.export, args.out, SplitSpec(args.seed, args.dev, args.test),
+                                   args.skip_invalid)
+    for issue in report.issues:
+        log.warning("%s", issue)
+    print(f"{args.out}: train {len(split['train'])}, dev {len(split['dev'])}, test {len(split['test'])} documents")
+    return 1 if report.errors else 0
+
+
+def cmd_prelabel(args: argparse.Namespace) -> int:
+    from minzheng_ie.inference.tag import tag_inputs
+
+    return tag_inputs(args.inputs, args.out, model="rules", fmt=args.format)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .convert import load_docs
+    from .stats import corpus_stats, stats_markdown
+
+    stats = corpus_stats(load_docs(args.data))
+    print(stats_markdown(stats) if args.markdown else json.dumps(stats, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_markup(args: argparse.Namespace) -> int:
+    from . import markup
+    from .convert import load_docs
+    from .labelstudio import write_tasks
+    from .record import Meta
+
+    if all(p.endswith(".ann") for p in args.inputs):
+        metas = json.loads(Path(args.meta).read_text(encoding="utf-8")) if args.meta else {}
+        docs = []
+        for p in args.inputs:
+            path = Path(p)
+            doc = markup.parse(path.read_text(encoding="utf-8"), path.stem, str(path))
+            if args.text_dir:
+                originals = sorted(Path(args.text_dir).glob(path.stem + "*"))
+                if not originals:
+                    raise InputError(f"{path}: no original text named {path.stem}* in {args.text_dir}")
+                original = originals[0]
+                if original.read_text(encoding="utf-8") != doc.text:
+                    raise InputError(f"{path}: the text with markup removed differs from {original}; "
+                                     f"markup must only add [[…]] and #rel lines")
+                doc.id = original.stem
+            doc.meta = Meta.from_json(metas.get(doc.id, {}))
+            docs.append(doc)
+        n = write_tasks(docs, args.out, "gold", as_annotation=True)
+        print(f"{args.out}: {n} task(s) with annotations")
+        return 0
+    if len(args.inputs) != 1:
+        raise InputError("to write markup, give one export or JSONL file; to import, give only *.ann files")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for doc in load_docs(args.inputs[0]):
+        (out / f"{doc.id}.ann").write_text(markup.to_markup(doc), encoding="utf-8")
+    print(f"{out}: markup written")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mzie", description="Information extraction from Chinese civil-affairs reports.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in STAGES:
+        import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    import os
+
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"mzie: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mzie: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

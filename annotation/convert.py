@@ -1,0 +1,87 @@
+"""`mzie annotate convert`: a Label Studio export → records JSONL and a document-level split."""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .record import Doc, write_jsonl, write_text_atomic
+from .validate import Report, validate_export
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    seed: int = 13
+    dev: float = 0.2
+    test: float = 0.2
+
+
+def split_ids(ids: list[str], spec: SplitSpec) -> dict[str, list[str]]:
+    """Seeded train/dev/test split of document ids; a document is never split.
+
+    Sizes round to the nearest document, but a non-zero fraction gets at least one
+    document while train keeps at least one: 5 documents at 0.2/0.2 → 3/1/1.
+    """
+    if not 0 <= spec.dev < 1 or not 0 <= spec.test < 1 or spec.dev + spec.test >= 1:
+        raise InputError(f"--dev {spec.dev} and --test {spec.test} must be fractions that leave room for train")
+    order = sorted(ids)
+    random.Random(spec.seed).shuffle(order)
+    n = len(order)
+
+    def size(frac: float) -> int:
+        return 0 if frac == 0 or n < 3 else max(1, round(frac * n))
+
+    n_test, n_dev = size(spec.test), size(spec.dev)
+    while n_test + n_dev >= n and (n_test or n_dev):
+        if n_dev >= n_test and n_dev:
+            n_dev -= 1
+        else:
+            n_test -= 1
+    return {"test": order[:n_test], "dev": order[n_test:n_test + n_dev], "train": order[n_test + n_dev:]}
+
+
+def convert_export(export: str | Path, out_dir: str | Path, spec: SplitSpec = SplitSpec(),
+                   skip_invalid: bool = False) -> tuple[Report, dict[str, list[str]]]:
+    """Write all.jsonl, train/dev/test.jsonl and split.json. Raises InputError when the export has
+    errors, unless `skip_invalid`, in which case documents with errors are left out and listed."""
+    report = validate_export(export)
+    bad = report.failed_docs()
+    if bad and not skip_invalid:
+        raise InputError(
+            f"{export}: {len(report.errors)} validation error(s) in {len(bad)} document(s); run "
+            f"`mzie annotate validate {export}` and fix them, or pass --skip-invalid to leave those documents out"
+        )
+    docs = [d.sorted() for d in report.docs if d.id not in bad]
+    out = Path(out_dir)
+    write_jsonl(docs, out / "all.jsonl")
+    split = split_ids([d.id for d in docs], spec)
+    by_id = {d.id: d for d in docs}
+    for name, ids in split.items():
+        write_jsonl((by_id[i] for i in ids), out / f"{name}.jsonl")
+    manifest = {"export": str(export), "seed": spec.seed, "dev": spec.dev, "test": spec.test,
+                "skipped_invalid": sorted(bad), "unlabelled_tasks": report.unlabelled, **split}
+    write_text_atomic(out / "split.json", json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    log.info("wrote %d documents to %s (train %d, dev %d, test %d)", len(docs), out,
+             len(split["train"]), len(split["dev"]), len(split["test"]))
+    return report, split
+
+
+def load_docs(path: str | Path) -> list[Doc]:
+    """Records from a JSONL file or a Label Studio export (by content), for any command that takes gold."""
+    from .labelstudio import read_export
+    from .record import read_jsonl
+
+    p = Path(path)
+    if p.suffix == ".jsonl":
+        return list(read_jsonl(p))
+    docs, reading = read_export(p)
+    errors = [i for i in reading.issues if i.severity == "error"]
+    if errors:
+        raise InputError(f"{p}: {errors[0]} (and {len(errors) - 1} more); run `mzie annotate validate {p}`"
+                         if len(errors) > 1 else f"{p}: {errors[0]}")
+    return docs

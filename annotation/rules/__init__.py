@@ -1,0 +1,72 @@
+"""The rule pre-annotator: figures, regions, programmes and their relations by rule.
+
+It is the annotators' starting point in Label Studio and the baseline in every
+evaluation table. Every suggestion carries a score (how reliable its rule is), so
+Label Studio can sort tasks by it.
+"""
+from __future__ import annotations
+
+from minzheng_ie.annotation.record import Doc
+from minzheng_ie.annotation.schema import Schema, load_schema
+
+from .figures import find_figures
+from .meta import document_fields
+from .programmes import find_programmes
+from .regions import find_regions
+from .relations import find_relations
+from .script import simplified_shadow
+
+VERSION = "rules-0.1"
+
+
+def resolve(candidates: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """Non-overlapping spans: the more reliable rule first, then the longer span (the spec's
+    "longer, more specific entity wins" among equals); spans that overlap an accepted one are dropped."""
+    taken: list[tuple[int, int]] = []
+    out = []
+    for c in sorted(candidates, key=lambda c: (-c[3], -(c[1] - c[0]), c[0])):
+        if any(c[0] < e and s < c[1] for s, e in taken):
+            continue
+        taken.append((c[0], c[1]))
+        out.append(c)
+    return sorted(out)
+
+
+NAMED_SCHEME_ENDS = ("试点", "项目", "工程", "计划", "行动")
+REGION_QUALIFIERS = ("", "农村", "城乡", "城市", "城镇")
+
+
+def merge_region_qualified(text: str, spans: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
+    """怀化市|农村居家和社区养老服务改革试点 → one programme: a region that opens a named
+    scheme's name stays inside the programme span (the spec's programme rules)."""
+    out: list[tuple[int, int, str, float]] = []
+    for span in spans:
+        if out and span[2] == "programme" and out[-1][2] == "region" and text[span[0]:span[1]].endswith(NAMED_SCHEME_ENDS):
+            gap = text[out[-1][1]:span[0]]
+            if gap in REGION_QUALIFIERS:
+                region = out.pop()
+                out.append((region[0], span[1], "programme", min(region[3], span[3])))
+                continue
+        out.append(span)
+    return out
+
+
+class RuleTagger:
+    model_version = VERSION
+
+    def __init__(self, schema: Schema | None = None) -> None:
+        self.schema = schema or load_schema()
+
+    def __call__(self, doc: Doc) -> Doc:
+        """A new Doc with the rule entities and relations (the input's own entities are ignored)."""
+        text = doc.text
+        shadow = simplified_shadow(text)
+        cands = [(f.start, f.end, f.label, f.score) for f in find_figures(text)]
+        cands += [(h.start, h.end, "region", h.score) for h in find_regions(shadow)]
+        cands += [(h.start, h.end, "programme", h.score) for h in find_programmes(shadow)]
+        out = Doc(doc.id, text, meta=doc.meta)
+        for start, end, label, score in merge_region_qualified(text, resolve(cands)):
+            out.add(start, end, label, score=score)
+        out.relations = find_relations(text, out.entities, self.schema)
+        document_fields(out)
+        return out

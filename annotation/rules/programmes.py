@@ -1,0 +1,121 @@
+"""Programmes by lexicon (configs/programmes.yaml) and by scheme-name patterns.
+
+1. Lexicon names, longest first (城乡低保 before 低保). Trailing generic words
+   (资金, 对象, 标准 …) are simply not part of any lexicon name, so 低保资金 → 低保.
+2. A quoted name ending in a scheme suffix (“福彩圆梦·孤儿助学”项目 is caught by the
+   lexicon; “阳光救助”行动 → 阳光救助): the text inside the quotes.
+3. An unquoted name ending in a scheme suffix (…补贴, …救助, …试点 …): it runs back
+   to punctuation or a leading verb/determiner (发放, 实施, 全市 …).
+4. Figure owners: a sector word directly followed by a figure, optionally through
+   资金/金/经费/支出 (社会救助资金4652.07万元 → 社会救助).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from minzheng_ie.annotation.config import read_yaml
+from minzheng_ie.annotation.schema import config_path
+from minzheng_ie.annotation.spec import PROGRAMME_TRAILERS, is_edge_forbidden
+
+from .figures import ARABIC, CN_START
+
+
+@dataclass(frozen=True)
+class ProgrammeRules:
+    names: frozenset[str]
+    max_len: int
+    figure_owners: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    unquoted_suffixes: tuple[str, ...]
+    not_programme: tuple[str, ...]
+    leading: tuple[str, ...]
+
+
+@cache
+def programme_rules() -> ProgrammeRules:
+    data = read_yaml(config_path("programmes.yaml"))
+    names = frozenset(data.get("names", []))
+    return ProgrammeRules(names, max(map(len, names)), tuple(data.get("figure_owners", [])),
+                          tuple(data.get("scheme_suffixes", [])), tuple(data.get("unquoted_suffixes", [])),
+                          tuple(data.get("not_programme_words", [])),
+                          tuple(sorted(data.get("leading_words", []), key=len, reverse=True)))
+
+
+@dataclass(frozen=True)
+class ProgrammeHit:
+    start: int
+    end: int
+    score: float
+    cue: str
+
+
+QUOTED = re.compile(r"[“\"「]([^”\"」\n]{2,20})[”\"」]")
+OWNER_GAP = "(?:资金|資金|经费|經費|支出|金|费|費)?(?:共|累计|達|达|约|約)?"
+NAME_CHARS = re.compile(r"[\u4e00-\u9fff·]")
+
+
+def find_programmes(shadow: str) -> list[ProgrammeHit]:
+    rules = programme_rules()
+    hits: list[ProgrammeHit] = []
+    n = len(shadow)
+    # 1. lexicon, longest match first
+    i = 0
+    while i < n:
+        for L in range(min(rules.max_len, n - i), 1, -1):
+            if shadow[i:i + L] in rules.names:
+                hits.append(ProgrammeHit(i, i + L, 0.85, "lexicon"))
+                i += L
+                break
+        else:
+            i += 1
+    # 2. quoted scheme names
+    for m in QUOTED.finditer(shadow):
+        inner = m.group(1)
+        tail = shadow[m.end():m.end() + 2]
+        if inner.endswith(rules.suffixes) or tail in rules.suffixes:
+            hits.append(ProgrammeHit(m.start(1), m.end(1), 0.6, "quoted scheme name"))
+    # 3. unquoted names ending in a scheme suffix
+    for suffix in rules.unquoted_suffixes:
+        for m in re.finditer(re.escape(suffix), shadow):
+            end = m.end()
+            if shadow[end:end + 1] in ("金", "费"):
+                continue  # 补贴金, 补助费 are figure words, not names
+            start = m.start()
+            while start > 0 and NAME_CHARS.match(shadow[start - 1]) and m.start() - start < 10:
+                start -= 1
+            name = shadow[start:end]
+            cut = _after_leading(name, rules.leading)
+            start += cut
+            name = shadow[start:end]
+            if m.start() - start < 2 or any(w in name for w in rules.not_programme) or _slogan(name):
+                continue
+            hits.append(ProgrammeHit(start, end, 0.5, f"name ending in {suffix}"))
+    # 4. sector words that own a figure
+    for owner in rules.figure_owners:
+        for m in re.finditer(re.escape(owner) + OWNER_GAP + ARABIC, shadow):
+            hits.append(ProgrammeHit(m.start(), m.start() + len(owner), 0.6, "figure owner"))
+    return [h for h in hits if not _bad_edges(shadow[h.start:h.end])]
+
+
+def _slogan(name: str) -> bool:
+    """三大行动, 四个一工程, 专项行动: a numeral-led or generic name is a slogan, not a scheme."""
+    return name[0] in CN_START or name.startswith(("专项", "改革", "治理", "三年", "五年"))
+
+
+def _after_leading(name: str, leading: tuple[str, ...]) -> int:
+    """Characters to drop from the front: the last leading word or function character in the name."""
+    cut = 0
+    for k in range(len(name)):
+        for w in leading:
+            if name.startswith(w, k):
+                cut = max(cut, k + len(w))
+        if name[k] in "的和及与或在对为把将由从向":
+            cut = max(cut, k + 1)
+    return cut
+
+
+def _bad_edges(span: str) -> bool:
+    return (not span or is_edge_forbidden(span[0]) or is_edge_forbidden(span[-1])
+            or any(span.endswith(w) and len(span) > len(w) for w in PROGRAMME_TRAILERS))

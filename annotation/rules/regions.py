@@ -1,0 +1,131 @@
+"""Regions by gazetteer: full names anywhere, short forms where the document makes them safe.
+
+- A full name (重庆市, 渝中区, 黔城镇, 大坪街道) is a region wherever it stands, longest
+  first, so a chain splits one level per span (重庆市|渝中区|大坪街道|浮图关社区).
+- A short form (重庆, 渝中, 南岸) counts for provinces always, and for prefectures and
+  counties only when the document also names their province or prefecture — 南岸 in a
+  Chongqing report is a district; elsewhere it is a river bank.
+- A short form followed by an organisation word (安江中心敬老院) is part of a name, which
+  the spec tags only when the region carries its suffix.
+- Villages and communities are tagged only right behind a township or county in a chain.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from minzheng_ie.annotation.config import read_yaml
+from minzheng_ie.annotation.schema import config_path
+
+from .gazetteer import Place, load_gazetteer
+
+VILLAGE_IN_CHAIN = re.compile(r"[\u4e00-\u9fff]{2,4}?(?:社区|村)(?![\u4e00-\u9fff]{0,1}(?:社区|村))")
+PLACEHOLDER = re.compile(r"(?<![A-Za-z])[XxＸｘ×]{1,3}(?:省|市|区|县|镇|乡|街道)")
+
+
+@dataclass(frozen=True)
+class RegionRules:
+    areas: frozenset[str]
+    stop_aliases: frozenset[str]
+    stop_names: frozenset[str]
+    organisation_words: tuple[str, ...]
+
+
+@cache
+def region_rules() -> RegionRules:
+    data = read_yaml(config_path("regions.yaml"))
+    return RegionRules(frozenset(data.get("areas", [])), frozenset(data.get("stop_aliases", [])),
+                       frozenset(data.get("stop_names", [])), tuple(data.get("organisation_words", [])))
+
+
+@dataclass(frozen=True)
+class RegionHit:
+    start: int
+    end: int
+    score: float
+    place: Place | None  # None for named areas, villages and placeholders
+
+
+@cache
+def _upper_level_names() -> tuple[tuple[str, str], ...]:
+    """(name, code) of every province and prefecture by full name, and of provinces by short form."""
+    gaz, rules = load_gazetteer(), region_rules()
+    out = [(name, p.code) for name, places in gaz.names.items() for p in places
+           if p.level in ("province", "city") and p.code]
+    out += [(name, p.code) for name, places in gaz.aliases.items() for p in places
+            if p.level == "province" and p.code and len(name) >= 2 and name not in rules.stop_aliases]
+    return tuple(out)
+
+
+def _context_codes(shadow: str) -> set[str]:
+    """Codes of the provinces and prefectures the document names (a prefecture's short form
+    does not count: it would vouch for itself)."""
+    return {code for name, code in _upper_level_names() if name in shadow}
+
+
+@cache
+def _derived_names() -> dict[str, Place]:
+    """芷江县 for 芷江侗族自治县: texts shorten autonomous counties to short form + 县."""
+    gaz = load_gazetteer()
+    out = {}
+    for short, places in gaz.aliases.items():
+        for p in places:
+            if p.level == "county" and p.name.endswith("自治县") and short + "县" not in gaz.names:
+                out[short + "县"] = p
+    return out
+
+
+def find_regions(shadow: str) -> list[RegionHit]:
+    gaz = load_gazetteer()
+    rules = region_rules()
+    context = None  # computed on first short-form candidate
+    derived = _derived_names()
+    hits: list[RegionHit] = []
+    max_len = min(gaz.max_len, 12)
+    n = len(shadow)
+    i = 0
+    while i < n:
+        if not ("\u4e00" <= shadow[i] <= "\u9fff"):
+            i += 1
+            continue
+        found = None
+        for L in range(min(max_len, n - i), 1, -1):
+            s = shadow[i:i + L]
+            if s in rules.areas:
+                found = RegionHit(i, i + L, 0.85, None)
+                break
+            if s in gaz.names and s not in rules.stop_names:
+                places = gaz.names[s]
+                found = RegionHit(i, i + L, 0.9 if places[0].level != "town" else 0.8, places[0])
+                break
+            if s in derived:
+                found = RegionHit(i, i + L, 0.85, derived[s])
+                break
+            if s in gaz.aliases and s not in rules.stop_aliases:
+                places = gaz.aliases[s]
+                after = shadow[i + L:i + L + 4]
+                if any(after.startswith(w) for w in rules.organisation_words) or shadow[i - 1:i] in "“「《\"":
+                    continue  # part of a name or title: tagged only with its suffix
+                if context is None:
+                    context = _context_codes(shadow)
+                ok = [p for p in places if p.level == "province"
+                      or p.level == "city" and p.province in context
+                      or p.level == "county" and (p.province in context or p.city in context)]
+                if ok:
+                    found = RegionHit(i, i + L, 0.7, ok[0])
+                    break
+        if found is None:
+            i += 1
+            continue
+        hits.append(found)
+        i = found.end
+        # a village or community right behind a township or county, in a chain
+        if found.place is not None and found.place.level == "town":
+            m = VILLAGE_IN_CHAIN.match(shadow, i)
+            if m and not shadow[m.start():m.end()].startswith(("农村", "城乡")):
+                hits.append(RegionHit(m.start(), m.end(), 0.6, None))
+                i = m.end()
+    for m in PLACEHOLDER.finditer(shadow):
+        hits.append(RegionHit(m.start(), m.end(), 0.6, None))
+    return sorted(hits, key=lambda h: h.start)

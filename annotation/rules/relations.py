@@ -1,0 +1,90 @@
+"""Relations by rule, within one sentence, as the spec states them.
+
+- A figure links to the programme in its own clause (between ，,；;): the nearest one
+  before it, else the nearest after it; if its clause has none, the nearest programme
+  before it in the sentence (lower score).
+- 分别 with as many figures as programmes: paired in order.
+- Differences (比上年增加6元), savings (节约) and thresholds (5000户以上) are never linked.
+- A region links to a programme in the same clause (in_region), unless the region is
+  part of an organisation name (洪江市民政局).
+"""
+from __future__ import annotations
+
+from minzheng_ie.annotation.record import Entity, Relation
+from minzheng_ie.annotation.schema import Schema
+from minzheng_ie.annotation.spec import sentence_index
+
+CLAUSE_MARKS = "，,；;：:"
+DIFFERENCE_WORDS = ("增加", "减少", "增长", "下降", "降低", "提高了", "增幅", "減少", "增長", "下降")
+SAVING_WORDS = ("节约", "节省", "節約", "節省")
+ORGANISATION_AFTER = ("民政", "委", "政府", "人大", "政协", "党", "局", "厅", "办", "部", "社会报", "日报")
+
+
+def clause_index(text: str) -> list[int]:
+    idx, c = [], 0
+    for ch in text:
+        idx.append(c)
+        if ch in CLAUSE_MARKS or ch in "。！？!?\n":
+            c += 1
+    return idx
+
+
+def never_linked(text: str, e: Entity) -> bool:
+    before = text[max(0, e.start - 12):e.start]
+    after = text[e.end:e.end + 2]
+    if after in ("以上", "以下") or after.startswith("以上"):
+        return True
+    if any(w in before[-4:] for w in DIFFERENCE_WORDS) and ("比" in before or "同比" in before):
+        return True
+    return any(w in before for w in SAVING_WORDS)
+
+
+def find_relations(text: str, entities: list[Entity], schema: Schema) -> list[Relation]:
+    sent = sentence_index(text)
+    clause = clause_index(text)
+    programmes = [e for e in entities if e.label == "programme"]
+    out: list[Relation] = []
+    paired: set[str] = set()
+    # 分别: k programmes before it and k figures after it, in one sentence, pair in order
+    for i, ch in enumerate(text):
+        if text.startswith("分别", i) or text.startswith("分別", i):
+            s = sent[i]
+            before = [p for p in programmes if sent[p.start] == s and p.end <= i]
+            figs = [e for e in entities if e.label in ("amount", "count", "standard") and sent[e.start] == s
+                    and e.start > i and not never_linked(text, e)]
+            # the programmes listed last before 分别, as many as there are figures
+            if figs and len(before) >= len(figs) > 1:
+                tail = before[-len(figs):]
+                for p, f in zip(tail, figs):
+                    rel = schema.relation_for("programme", f.label)
+                    if rel:
+                        out.append(Relation(p.id, f.id, rel, 0.6))
+                        paired.add(f.id)
+    for e in entities:
+        if e.label == "programme" or e.id in paired:
+            continue
+        rel = schema.relation_for("programme", e.label)
+        if rel is None:
+            continue
+        if e.label == "region":
+            after = text[e.end:e.end + 3]
+            if after.startswith(ORGANISATION_AFTER):
+                continue
+            same = [p for p in programmes if clause[p.start] == clause[e.start]]
+            if same:
+                p = min(same, key=lambda p: abs(p.start - e.start))
+                out.append(Relation(p.id, e.id, rel, 0.5))
+            continue
+        if never_linked(text, e):
+            continue
+        in_clause = [p for p in programmes if clause[p.start] == clause[e.start]]
+        before = [p for p in in_clause if p.end <= e.start]
+        if before:
+            out.append(Relation(before[-1].id, e.id, rel, 0.8))
+        elif in_clause:
+            out.append(Relation(in_clause[0].id, e.id, rel, 0.6))
+        else:
+            earlier = [p for p in programmes if sent[p.start] == sent[e.start] and p.end <= e.start]
+            if earlier:
+                out.append(Relation(earlier[-1].id, e.id, rel, 0.4))
+    return out

@@ -1,0 +1,47 @@
+"""`mzie eval`: score predictions against gold."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="score predictions (or a tagger) against gold: strict entity and relation P/R/F1")
+    p.add_argument("--gold", required=True, help="gold Label Studio export or records JSONL")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--predictions", help="predicted records JSONL or Label Studio export")
+    src.add_argument("--model", help="tagger to run on the gold texts: 'rules' or a model folder")
+    p.add_argument("-o", "--out", required=True, help="report folder (metrics.json, report.md)")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from minzheng_ie.annotation.convert import load_docs
+    from minzheng_ie.annotation.record import Doc, Meta, write_jsonl, write_text_atomic
+    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.inference.tag import load_tagger
+
+    from .spans import metrics_markdown, score
+
+    gold = load_docs(args.gold)
+    out = Path(args.out)
+    if args.predictions:
+        preds = load_docs(args.predictions)
+        system = args.predictions
+    else:
+        tagger = load_tagger(args.model)
+        preds = [tagger(Doc(g.id, g.text, meta=Meta())) for g in gold]
+        write_jsonl(preds, out / "predictions.jsonl")
+        system = f"model {args.model} ({tagger.model_version})"
+    schema = load_schema()
+    metrics = score(gold, preds, schema.entity_labels, schema.relation_labels)
+    metrics["system"] = system
+    metrics["gold"] = args.gold
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
+    title = args.title or f"{system} against {args.gold}"
+    report = metrics_markdown(metrics, title)
+    write_text_atomic(out / "report.md", report)
+    print(report)
+    return 0

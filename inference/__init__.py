@@ -1,0 +1,1 @@
+"""Batch tagging: documents in, normalised records out."""

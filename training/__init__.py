@@ -1,0 +1,1 @@
+"""Turning records into model inputs and training the tagger."""

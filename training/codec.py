@@ -1,0 +1,175 @@
+"""Records ↔ model inputs and model outputs ↔ records. The only place BIO exists.
+
+Characters are the words: the tokenizer is called on `list(text)` with
+`is_split_into_words=True`, and `word_ids()` maps every token back to its character,
+so digits, Latin and spaces never cut a span in a way the labels cannot express.
+
+Two facts of BERT tokenizers shape the decoding:
+- whitespace characters produce no token (the pre-tokenizer drops them), so they get
+  no prediction; a tokenless character is inside a span exactly when the tokens on
+  both sides of it are (`238.0 万个` stays one span);
+- a character may produce several tokens; only the first carries the label, the rest
+  get -100 and are ignored by the loss.
+
+Long documents are cut into overlapping windows (`stride` tokens shared); each
+character's prediction is taken from the window in which it sits farthest from an edge.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from minzheng_ie.annotation.record import Doc, Entity
+
+IGNORE = -100  # label id the loss ignores (transformers' convention)
+OUTSIDE = "O"
+
+
+def bio_labels(entity_labels: Sequence[str]) -> list[str]:
+    """["O", "B-x", "I-x", ...] in schema order: the classifier's label list."""
+    out = [OUTSIDE]
+    for lab in entity_labels:
+        out += [f"B-{lab}", f"I-{lab}"]
+    return out
+
+
+def doc_to_char_tags(doc: Doc) -> list[str]:
+    """One BIO tag per character. Raises ValueError on overlapping entities (BIO cannot hold them)."""
+    tags = [OUTSIDE] * len(doc.text)
+    for e in sorted(doc.entities, key=lambda e: e.start):
+        if any(t != OUTSIDE for t in tags[e.start:e.end]):
+            raise ValueError(f"doc {doc.id}: entity {e.text!r} at {e.start}:{e.end} overlaps another entity")
+        tags[e.start] = f"B-{e.label}"
+        for i in range(e.start + 1, e.end):
+            tags[i] = f"I-{e.label}"
+    return tags
+
+
+def char_tags_to_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Spans from BIO tags. An I- that does not continue a span of its type starts one
+    (model output is not always well formed; gold always is)."""
+    spans: list[tuple[int, int, str]] = []
+    start, label = -1, None
+    for i, tag in enumerate(list(tags) + [OUTSIDE]):
+        kind, _, lab = tag.partition("-")
+        continues = kind == "I" and lab == label
+        if label is not None and not continues:
+            spans.append((start, i, label))
+            label = None
+        if kind in ("B", "I") and not continues:
+            start, label = i, lab
+    return spans
+
+
+def fill_tokenless(tags: list[str | None]) -> list[str]:
+    """Tags for characters that got no token (None): inside a span iff both neighbours with
+    tokens continue it, else O."""
+    out: list[str] = [OUTSIDE] * len(tags)
+    prev = OUTSIDE
+    i, n = 0, len(tags)
+    while i < n:
+        if tags[i] is not None:
+            out[i] = prev = tags[i]
+            i += 1
+            continue
+        j = i
+        while j < n and tags[j] is None:
+            j += 1
+        nxt = tags[j] if j < n else OUTSIDE
+        lab = prev.partition("-")[2]
+        if prev != OUTSIDE and nxt == f"I-{lab}":
+            for k in range(i, j):
+                out[k] = nxt
+        i = j
+    return out
+
+
+@dataclass
+class Window:
+    """One model input: token ids plus, for each token, the character it starts (or None)."""
+
+    input_ids: list[int]
+    attention_mask: list[int]
+    char_of_token: list[int | None]  # character index if the token is the first of its character
+    labels: list[int] | None = None
+
+    def features(self) -> dict:
+        out = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.labels is not None:
+            out["labels"] = self.labels
+        return out
+
+
+def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,
+           tags: Sequence[str] | None = None, label2id: dict[str, int] | None = None) -> list[Window]:
+    """Windows of token ids for `text`; with `tags` and `label2id`, labels aligned to the first token of
+    every character (other tokens and special tokens get IGNORE)."""
+    if not text:
+        return []
+    enc = tokenizer(list(text), is_split_into_words=True, truncation=True, max_length=max_length,
+                    stride=stride, return_overflowing_tokens=True)
+    windows = []
+    for w in range(len(enc["input_ids"])):
+        word_ids = enc.word_ids(w)
+        char_of_token: list[int | None] = []
+        prev = None
+        for wid in word_ids:
+            char_of_token.append(wid if wid is not None and wid != prev else None)
+            prev = wid
+        labels = None
+        if tags is not None and label2id is not None:
+            labels = [label2id[tags[c]] if c is not None else IGNORE for c in char_of_token]
+        windows.append(Window(list(enc["input_ids"][w]), list(enc["attention_mask"][w]), char_of_token, labels))
+    return windows
+
+
+def encode_doc(doc: Doc, tokenizer, label2id: dict[str, int], *, max_length: int = 512,
+               stride: int = 128) -> list[Window]:
+    return encode(doc.text, tokenizer, max_length=max_length, stride=stride,
+                  tags=doc_to_char_tags(doc), label2id=label2id)
+
+
+def merge_window_predictions(n_chars: int, windows: Sequence[Window],
+                             predictions: Sequence[Sequence[int]], id2label: dict[int, str],
+                             scores: Sequence[Sequence[float]] | None = None
+                             ) -> tuple[list[str], list[float | None]]:
+    """Per-character tags (and scores) from per-window token predictions.
+
+    A character seen by several windows takes the prediction of the window where its
+    token is farthest from either end: the one with the most context on both sides.
+    """
+    best_margin = [-1] * n_chars
+    tags: list[str | None] = [None] * n_chars
+    char_scores: list[float | None] = [None] * n_chars
+    for w, (win, pred) in enumerate(zip(windows, predictions)):
+        length = sum(win.attention_mask)
+        for t, c in enumerate(win.char_of_token):
+            if c is None:
+                continue
+            margin = min(t, length - 1 - t)
+            if margin > best_margin[c]:
+                best_margin[c] = margin
+                tags[c] = id2label[int(pred[t])]
+                if scores is not None:
+                    char_scores[c] = float(scores[w][t])
+    return fill_tokenless(tags), char_scores
+
+
+def spans_to_entities(doc_text: str, spans: Sequence[tuple[int, int, str]],
+                      char_scores: Sequence[float | None] | None = None) -> list[Entity]:
+    """Entities with ids T1.. in text order; score = mean score of the characters that had a token."""
+    ents = []
+    for i, (s, e, lab) in enumerate(sorted(spans), 1):
+        score = None
+        if char_scores is not None:
+            vals = [v for v in char_scores[s:e] if v is not None]
+            score = sum(vals) / len(vals) if vals else None
+        ents.append(Entity(s, e, lab, doc_text[s:e], f"T{i}", score))
+    return ents
+
+
+def decode(text: str, windows: Sequence[Window], predictions: Sequence[Sequence[int]],
+           id2label: dict[int, str], scores: Sequence[Sequence[float]] | None = None) -> list[Entity]:
+    """Entities from the model's per-token label ids over all windows of one document."""
+    tags, char_scores = merge_window_predictions(len(text), windows, predictions, id2label, scores)
+    return spans_to_entities(text, char_tags_to_spans(tags), char_scores if scores is not None else None)
