@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--markdown", action="store_true", help="print Markdown tables instead of JSON")
     st.set_defaults(func=cmd_stats)
 
+    ag = asub.add_parser("agreement", help="entity and relation F1 between two annotations of the same documents")
+    ag.add_argument("first", help="export, JSONL or markup (.ann) of the first pass")
+    ag.add_argument("second", help="the second pass, same form")
+    ag.add_argument("--markdown", action="store_true")
+    ag.set_defaults(func=cmd_agreement)
+
     mk = asub.add_parser("markup", help="convert between inline markup files and a Label Studio export")
     mk.add_argument("inputs", nargs="+", help="markup files (*.ann) to import, or one export/JSONL to write as markup")
     mk.add_argument("-o", "--out", required=True, help="export JSON (importing) or folder (writing markup)")
@@ -114,6 +120,34 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     stats = corpus_stats(load_docs(args.data))
     print(stats_markdown(stats) if args.markdown else json.dumps(stats, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace) -> int:
+    """F1 of one pass against the other is symmetric: P and R swap when the roles do."""
+    from minzheng_ie.eval.spans import metrics_markdown, score
+
+    from .schema import load_schema
+
+    def load(path: str):
+        from . import markup
+        from .convert import load_docs
+
+        if path.endswith(".ann"):
+            return [markup.parse(Path(path).read_text(encoding="utf-8"), "doc", path)]
+        return load_docs(path)
+
+    first, second = load(args.first), load(args.second)
+    if [d.text for d in first] != [d.text for d in second]:
+        raise InputError(f"{args.first} and {args.second} do not hold the same texts in the same order")
+    for a, b in zip(first, second):
+        b.id = a.id
+    schema = load_schema()
+    m = score(first, second, schema.entity_labels, schema.relation_labels)
+    if args.markdown:
+        print(metrics_markdown(m, f"Agreement: {args.second} against {args.first}"))
+    else:
+        print(json.dumps({"entities": m["entities"], "relations": m["relations"]}, ensure_ascii=False, indent=2))
     return 0
 
 

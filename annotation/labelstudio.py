@@ -316,5 +316,8 @@ def doc_to_task(doc: Doc, model_version: str, schema: Schema | None = None, *, a
 def write_tasks(docs: Iterable[Doc], path: str | Path, model_version: str, *, as_annotation: bool = False,
                 schema: Schema | None = None) -> int:
     tasks = [doc_to_task(d, model_version, schema, as_annotation=as_annotation) for d in docs]
+    if as_annotation:  # an export of labelled tasks: number them as Label Studio would
+        for n, task in enumerate(tasks, 1):
+            task["id"] = n
     write_text_atomic(path, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
     return len(tasks)

@@ -25,7 +25,7 @@ NUMBER = rf"(?:{ARABIC}|{CHINESE})"
 NUMBER_PHRASE = rf"{NUMBER}{APPROX}?(?: ?{MAGNITUDE})?{APPROX}?"
 
 MEASURE_WORDS = sorted("""
-人次 户次 戶次 场次 場次 家次 余人 张床 張床
+人次 户次 戶次 场次 場次 家次
 个 個 人 户 戶 家 张 張 名 位 对 對 次 条 條 项 項 所 座 场 場 支 批 件 份 处 處 套 间 間 期
 只 隻 辆 輛 台 臺 类 類 种 種 部 本 篇 例 笔 筆 宗 起 册 冊 块 塊 床 架 艘 棵 株 头 頭 口 道 门 門
 """.split(), key=len, reverse=True)
@@ -181,7 +181,7 @@ def find_figures(text: str) -> list[Figure]:
         s, e = m.span()
         if not free(s, e) or _excluded_before(text, s) or _excluded_after(text, e) or _chinese_only(m.group("num")):
             continue
-        if text[e:e + 1] in "元":
+        if text[e:e + 1] == "元":
             continue
         clause = text[clause_start(text, s):s]
         if any(c in clause[-6:] for c in MONEY_CUES):

@@ -2,8 +2,8 @@
 
 1. Lexicon names, longest first (城乡低保 before 低保). Trailing generic words
    (资金, 对象, 标准 …) are simply not part of any lexicon name, so 低保资金 → 低保.
-2. A quoted name ending in a scheme suffix (“福彩圆梦·孤儿助学”项目 is caught by the
-   lexicon; “阳光救助”行动 → 阳光救助): the text inside the quotes.
+2. A quoted name ending in a scheme suffix, or followed by a scheme word (“阳光救助”,
+   “渝悦救助通”应用 → 渝悦救助通): the text inside the quotes.
 3. An unquoted name ending in a scheme suffix (…补贴, …救助, …试点 …): it runs back
    to punctuation or a leading verb/determiner (发放, 实施, 全市 …).
 4. Figure owners: a sector word directly followed by a figure, optionally through
@@ -29,6 +29,7 @@ class ProgrammeRules:
     figure_owners: tuple[str, ...]
     suffixes: tuple[str, ...]
     unquoted_suffixes: tuple[str, ...]
+    quoted_followers: tuple[str, ...]
     not_programme: tuple[str, ...]
     leading: tuple[str, ...]
 
@@ -39,6 +40,7 @@ def programme_rules() -> ProgrammeRules:
     names = frozenset(data.get("names", []))
     return ProgrammeRules(names, max(map(len, names)), tuple(data.get("figure_owners", [])),
                           tuple(data.get("scheme_suffixes", [])), tuple(data.get("unquoted_suffixes", [])),
+                          tuple(data.get("quoted_followers", [])),
                           tuple(data.get("not_programme_words", [])),
                           tuple(sorted(data.get("leading_words", []), key=len, reverse=True)))
 
@@ -74,7 +76,8 @@ def find_programmes(shadow: str) -> list[ProgrammeHit]:
     for m in QUOTED.finditer(shadow):
         inner = m.group(1)
         tail = shadow[m.end():m.end() + 2]
-        if inner.endswith(rules.suffixes) or tail in rules.suffixes:
+        if (inner.endswith(rules.suffixes) or tail in rules.quoted_followers) and not _slogan(inner) \
+                and not any(w in inner for w in rules.not_programme):
             hits.append(ProgrammeHit(m.start(1), m.end(1), 0.6, "quoted scheme name"))
     # 3. unquoted names ending in a scheme suffix
     for suffix in rules.unquoted_suffixes:

@@ -105,7 +105,7 @@ def find_regions(shadow: str) -> list[RegionHit]:
             if s in gaz.aliases and s not in rules.stop_aliases:
                 places = gaz.aliases[s]
                 after = shadow[i + L:i + L + 4]
-                if any(after.startswith(w) for w in rules.organisation_words) or shadow[i - 1:i] in "“「《\"":
+                if any(after.startswith(w) for w in rules.organisation_words) or (i > 0 and shadow[i - 1] in "“「《\""):
                     continue  # part of a name or title: tagged only with its suffix
                 if context is None:
                     context = _context_codes(shadow)

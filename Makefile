@@ -1,0 +1,30 @@
+# The two commands of the README. Everything installs into .venv; torch's CPU wheel is
+# pinned and installed first, because an unpinned torch pulls gigabytes of CUDA packages.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+TORCH   = torch==2.13.0
+
+.PHONY: run test setup clean
+
+## set up, then tag the shipped example reports with the default tagger (all outputs in runs/)
+run: setup
+	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.jsonl
+	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.tasks.json --format label-studio
+	@echo "records: runs/seeds.jsonl   Label Studio tasks: runs/seeds.tasks.json"
+
+## set up, then run the test suite (slow suites: $(BIN)/python -m pytest -m slow)
+test: setup
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

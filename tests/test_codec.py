@@ -1,0 +1,84 @@
+"""The codec is lossless: records → BIO → token labels → (as if predicted) → records."""
+import pytest
+
+from minzheng_ie.annotation.record import Doc
+from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.training.codec import (IGNORE, bio_labels, char_tags_to_spans, decode, doc_to_char_tags,
+                                        encode_doc, fill_tokenless)
+
+from conftest import make_tokenizer
+
+LABELS = bio_labels(load_schema().entity_labels)
+LABEL2ID = {lab: i for i, lab in enumerate(LABELS)}
+ID2LABEL = dict(enumerate(LABELS))
+
+
+def round_trip(doc: Doc, tokenizer, max_length=512, stride=128) -> list[tuple[int, int, str]]:
+    windows = encode_doc(doc, tokenizer, LABEL2ID, max_length=max_length, stride=stride)
+    # Use the gold labels as if they were predictions; positions the loss ignores get O.
+    preds = [[lab if lab != IGNORE else 0 for lab in w.labels] for w in windows]
+    return [e.span for e in decode(doc.text, windows, preds, ID2LABEL)]
+
+
+def test_bio_round_trip_at_character_level(fixture_docs, gold_docs):
+    for doc in fixture_docs + gold_docs:
+        tags = doc_to_char_tags(doc)
+        assert char_tags_to_spans(tags) == sorted(e.span for e in doc.entities), doc.id
+
+
+def test_adjacent_entities_of_one_type_stay_apart(fixture_docs):
+    doc = next(d for d in fixture_docs if d.id == "adjacent")
+    tags = doc_to_char_tags(doc)
+    assert tags[:4] == ["B-region", "I-region", "B-region", "I-region"]
+
+
+@pytest.mark.parametrize("max_length,stride", [(512, 128), (24, 8), (12, 4)])
+def test_token_round_trip_is_lossless_on_fixtures(fixture_docs, max_length, stride):
+    tok = make_tokenizer([d.text for d in fixture_docs])
+    for doc in fixture_docs:
+        assert round_trip(doc, tok, max_length, stride) == sorted(e.span for e in doc.entities), doc.id
+
+
+def test_token_round_trip_is_lossless_on_the_gold_corpus(gold_docs):
+    tok = make_tokenizer([d.text for d in gold_docs])
+    for doc in gold_docs:
+        # 256-token windows with a 64-token stride: every gold document needs many windows
+        spans = round_trip(doc, tok, 256, 64)
+        assert spans == sorted(e.span for e in doc.entities), doc.id
+
+
+def test_internal_space_is_inside_the_span_and_whitespace_has_no_token(fixture_docs):
+    doc = next(d for d in fixture_docs if d.id == "spaces")
+    tok = make_tokenizer([doc.text])
+    windows = encode_doc(doc, tok, LABEL2ID)
+    seen_chars = {c for w in windows for c in w.char_of_token if c is not None}
+    spaces = [i for i, ch in enumerate(doc.text) if ch.isspace()]
+    assert spaces and not seen_chars & set(spaces)
+    assert ("238.0 万个" in [e.text for e in doc.entities])
+    assert round_trip(doc, tok) == sorted(e.span for e in doc.entities)
+
+
+def test_unknown_characters_still_get_a_label():
+    doc = Doc("u", "新建𠀀家")
+    doc.add(2, 4, "count")
+    tok = make_tokenizer(["新建"])  # 𠀀 and 家 are [UNK]
+    assert round_trip(doc, tok) == [(2, 4, "count")]
+
+
+def test_fill_tokenless_only_bridges_inside_a_span():
+    assert fill_tokenless(["B-count", None, "I-count"]) == ["B-count", "I-count", "I-count"]
+    assert fill_tokenless(["B-count", None, "B-count"]) == ["B-count", "O", "B-count"]
+    assert fill_tokenless([None, "I-count"]) == ["O", "I-count"]
+
+
+def test_overlapping_entities_cannot_be_encoded():
+    doc = Doc("o", "重庆市低保")
+    doc.add(0, 3, "region")
+    doc.add(1, 4, "programme")
+    with pytest.raises(ValueError, match="overlaps"):
+        doc_to_char_tags(doc)
+
+
+def test_malformed_predictions_decode_to_spans():
+    assert char_tags_to_spans(["I-amount", "I-amount", "O", "I-count", "B-count"]) == [
+        (0, 2, "amount"), (3, 4, "count"), (4, 5, "count")]

@@ -1,0 +1,134 @@
+"""The rule pre-annotator on the spec's own examples, and its contract with the spec."""
+import pytest
+
+from minzheng_ie.annotation.record import Doc
+from minzheng_ie.annotation.rules import RuleTagger
+from minzheng_ie.annotation.rules.figures import find_figures
+from minzheng_ie.annotation.spec import edge_problem
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return RuleTagger()
+
+
+def figures(text):
+    return [(text[f.start:f.end], f.label) for f in find_figures(text)]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("支出低保资金47.22亿元,保障88.72万人", [("47.22亿元", "amount"), ("88.72万人", "count")]),
+    ("价值11.3万元", [("11.3万元", "amount")]),
+    ("约350万元左右", [("350万元", "amount")]),
+    ("筹集10余万元,惠及1万余名群众和6000余张床位", [("10余万元", "amount"), ("1万余名", "count"), ("6000余张", "count")]),
+    ("每张床位5000元—1万元", [("每张床位5000元—1万元", "standard")]),
+    ("资助5000元—1万元", [("5000元—1万元", "amount")]),
+    ("支出低保金3347万", [("3347万", "amount")]),
+    ("投入资金171.27通过", []),
+    ("每月发放916059元/月", [("916059元", "amount")]),
+    ("分别达到每人每月620元、496元", [("每人每月620元", "standard"), ("496元", "standard")]),
+    ("4200元/年,65元/人/月,349元/月", [("4200元/年", "standard"), ("65元/人/月", "standard"), ("349元/月", "standard")]),
+    ("家庭月人均1245元", [("家庭月人均1245元", "standard")]),
+    ("月人均救助水平218元", [("218元", "standard")]),
+    ("每人每月享受补贴600元", [("600元", "standard")]),
+    ("标准4000元,封顶线40000元", [("4000元", "standard"), ("40000元", "standard")]),
+    ("人均可支配收入41314元", []),
+    ("2020年11月底,40.17%,1∶0.8,第十五届,4.7万平方米,5.6億小時,12345热线", []),
+    ("新建238.0 万个床位", [("238.0 万个", "count")]),
+    ("5个区", [("5个", "count")]),
+    ("2965家(次)", [("2965家", "count")]),
+    ("共銷售福利彩票28億元,服務7164個", [("28億元", "amount"), ("7164個", "count")]),
+    ("新建两家,两项补贴,五个民政", [("两家", "count")]),
+    ("受益农户4,560户", [("4,560户", "count")]),
+    ("发放１２０万元", [("１２０万元", "amount")]),
+])
+def test_figures_follow_the_spec(text, expected):
+    assert figures(text) == expected
+
+
+def spans(doc):
+    return [(e.text, e.label) for e in doc.entities]
+
+
+def test_region_chain_is_split_one_level_per_span(tagger):
+    doc = tagger(Doc("t", "重庆市渝中区大坪街道浮图关社区幸福老年食堂"))
+    assert spans(doc)[:4] == [("重庆市", "region"), ("渝中区", "region"), ("大坪街道", "region"),
+                              ("浮图关社区", "region")]
+
+
+def test_region_inside_organisation_names(tagger):
+    doc = tagger(Doc("t", "信息来源:洪江市民政局。安江中心敬老院、黔城镇双溪敬老院"))
+    assert ("洪江市", "region") in spans(doc) and ("黔城镇", "region") in spans(doc)
+    assert not any(t.startswith("安江") for t, _ in spans(doc))
+
+
+def test_short_forms_need_their_province_in_the_document(tagger):
+    with_context = tagger(Doc("t", "重庆市大足、南岸、渝北、北碚、万州5个区通过验收。"))
+    assert [t for t, lab in spans(with_context) if lab == "region"] == ["重庆市", "大足", "南岸", "渝北", "北碚", "万州"]
+    without = tagger(Doc("t", "江水冲刷南岸,北碚一带。"))
+    assert not [t for t, lab in spans(without) if lab == "region"]
+
+
+def test_relative_references_are_not_regions(tagger):
+    doc = tagger(Doc("t", "全市、全区、我市、本市、市级、全国、城乡、农村低保"))
+    assert not [t for t, lab in spans(doc) if lab == "region"]
+
+
+def test_programmes_leave_out_generic_words_and_quotes(tagger):
+    doc = tagger(Doc("t", "发放低保资金,特困供养金,城乡低保对象,残疾人“两项补贴”资金,“福彩圆梦·孤儿助学”。"))
+    progs = [t for t, lab in spans(doc) if lab == "programme"]
+    assert progs == ["低保", "特困供养", "城乡低保", "两项补贴", "福彩圆梦·孤儿助学"]
+
+
+def test_figure_owner_rule(tagger):
+    doc = tagger(Doc("t", "社会救助资金4652.07万元。加强社会救助体系建设。"))
+    assert spans(doc) == [("社会救助", "programme"), ("4652.07万元", "amount")]
+
+
+def test_region_qualified_scheme_is_one_programme(tagger):
+    doc = tagger(Doc("t", "我市获批怀化市农村居家和社区养老服务改革试点。"))
+    assert ("怀化市农村居家和社区养老服务改革试点", "programme") in spans(doc)
+
+
+def test_relations_follow_the_spec_example(tagger):
+    doc = tagger(Doc("t", "支出低保资金47.22亿元,保障低保对象88.72万人。"))
+    rels = {(doc.text_of(r.head), r.label, doc.text_of(r.tail)) for r in doc.relations}
+    assert rels == {("低保", "has_amount", "47.22亿元"), ("低保", "has_count", "88.72万人")}
+    by_id = doc.entity_by_id()
+    heads = {by_id[r.head].start for r in doc.relations}
+    assert len(heads) == 2  # each figure links to the mention in its own clause
+
+
+def test_differences_and_thresholds_are_not_linked(tagger):
+    doc = tagger(Doc("t", "城乡低保标准比上年增加6元,低保覆盖5000户以上。"))
+    linked = {doc.text_of(r.tail) for r in doc.relations}
+    assert "6元" not in linked and "5000户" not in linked
+
+
+def test_fenbie_pairs_in_order(tagger):
+    doc = tagger(Doc("t", "集中供养和分散供养标准分别达到每月1456元、1256元。"))
+    rels = {(doc.text_of(r.head), doc.text_of(r.tail)) for r in doc.relations}
+    assert rels == {("集中供养", "每月1456元"), ("分散供养", "1256元")}
+
+
+def test_traditional_script_is_matched_through_opencc(tagger):
+    doc = tagger(Doc("t", "北京市銷售福利彩票28億元,發放臨時救助資金。"))
+    assert spans(doc) == [("北京市", "region"), ("福利彩票", "programme"), ("28億元", "amount"),
+                          ("臨時救助", "programme")]
+
+
+def test_every_suggestion_has_a_score_and_obeys_the_edge_rules(tagger, gold_docs):
+    for g in gold_docs:
+        doc = tagger(Doc(g.id, g.text))
+        assert doc.problems() == []
+        for e in doc.entities:
+            assert e.score is not None and 0 < e.score <= 1
+            assert edge_problem(e.text, e.label) is None, (g.id, e.text)
+        spans_sorted = sorted((e.start, e.end) for e in doc.entities)
+        assert all(a[1] <= b[0] for a, b in zip(spans_sorted, spans_sorted[1:]))
+        assert all(r.score is not None for r in doc.relations)
+
+
+def test_document_fields(tagger):
+    doc = tagger(Doc("t", "发布时间:2020-10-22 09:13 信息来源:洪江市民政局\n今年以来,全市低保..."))
+    assert doc.meta.source.startswith("发布时间") and doc.meta.year == 2020 and doc.meta.jurisdiction == "洪江市"
