@@ -109,9 +109,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_prelabel(args: argparse.Namespace) -> int:
+    from minzheng_ie.inference.cli import progress_bar
     from minzheng_ie.inference.tag import tag_inputs
 
-    return tag_inputs(args.inputs, args.out, model="rules", fmt=args.format)
+    return tag_inputs(args.inputs, args.out, model="rules", fmt=args.format, progress=progress_bar(args))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -201,10 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    import os
-
-    if args.quiet:
-        os.environ["TQDM_DISABLE"] = "1"
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

@@ -13,7 +13,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_tag)
 
 
+def progress_bar(args: argparse.Namespace):
+    """A tqdm bar over documents, unless --quiet."""
+    if args.quiet:
+        return None
+    from functools import partial
+
+    from tqdm.auto import tqdm
+
+    return partial(tqdm, unit="doc", desc="tagging")
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     from .tag import tag_inputs
 
-    return tag_inputs(args.inputs, args.out, model=args.model, fmt=args.format)
+    return tag_inputs(args.inputs, args.out, model=args.model, fmt=args.format, progress=progress_bar(args))

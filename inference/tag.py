@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from minzheng_ie.annotation.errors import InputError
 from minzheng_ie.annotation.readers import ReadFailure, read_inputs
@@ -33,13 +33,13 @@ def load_tagger(model: str) -> Tagger:
     )
 
 
-def tag_docs(results: Iterator[Doc | ReadFailure], tagger: Tagger, progress: bool = True
-             ) -> tuple[list[Doc], list[ReadFailure]]:
-    from tqdm.auto import tqdm
+Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one
 
+
+def tag_docs(results: Iterator[Doc | ReadFailure], tagger: Tagger, progress: Progress | None = None
+             ) -> tuple[list[Doc], list[ReadFailure]]:
     done, failed = [], []
-    bar = tqdm(results, unit="doc", disable=not progress or None)
-    for res in bar:
+    for res in (progress or iter)(results):
         if isinstance(res, ReadFailure):
             log.warning("skipped %s: %s", res.source, res.reason)
             failed.append(res)
@@ -56,7 +56,7 @@ def tag_docs(results: Iterator[Doc | ReadFailure], tagger: Tagger, progress: boo
 
 
 def tag_inputs(inputs: list[str], out: str | Path, model: str = "rules", fmt: str = "jsonl",
-               progress: bool = True) -> int:
+               progress: Progress | None = None) -> int:
     """Tag and write; exit status 0 when every document was tagged, 1 when some failed."""
     from minzheng_ie.annotation import markup
     from minzheng_ie.annotation.labelstudio import write_tasks

@@ -10,7 +10,9 @@ from minzheng_ie.annotation.validate import validate_export
 
 from ls_fixtures import ann, region, relation, task
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "label-studio-export-sample.json"
+# A real export from a Label Studio 1.23 server: two tasks, relations, an annotation and the
+# prediction it started from (the plain JSON export lists the second task's predictions as ids).
+SAMPLE = Path(__file__).resolve().parent / "data" / "label-studio-export-sample.json"
 
 
 TEXT = "支出低保资金47.22亿元。"

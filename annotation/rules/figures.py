@@ -68,6 +68,9 @@ STANDARD_CUES = ("标准", "標準", "水平", "封顶", "封頂", "人均", "�
 NOT_MONEY_OF_PROGRAMMES = ("收入", "可支配", "工资", "工資", "存款", "消费", "消費", "GDP", "生产总值", "生產總值")
 MONEY_CUES = ("资金", "資金", "金", "经费", "經費", "支出", "投入", "拨付", "撥付", "筹集", "籌集", "募集", "捐赠", "捐贈",
               "预算", "預算", "销售", "銷售", "发放", "發放", "元")
+COUNTING_VERBS = ("新建", "建成", "新增", "设立", "建立", "举办", "培育", "组建", "共有", "达到", "达", "共",
+                  "設立", "舉辦", "達到", "達")
+PER_UNIT_RATE = re.compile("每[十百千万个個][^，,；;。]*$")
 CLAUSE_BREAK = "，,；;：:。！？!?\n（）()"
 
 
@@ -166,10 +169,14 @@ def find_figures(text: str) -> list[Figure]:
             continue
         if after and after in NOT_MEASURE_AFTER.get(unit[-1], ""):
             continue
+        if PER_UNIT_RATE.search(text[clause_start(text, s):s]):
+            continue  # 每千名老年人拥有床位37张, 每个区县至少有1家: a rate, not a count
         if _chinese_only(num):
             # 两家 counts; 一个/一批 are articles, and numerals in slogans or names (两项补贴, 五个民政,
-            # 十四五) are not figures: keep Chinese numerals only with a magnitude or before punctuation.
-            if num in ("一", "壹") or not (re.search(MAGNITUDE, num) or after in "，,、；;。）)" or not after):
+            # 十四五) are not figures: keep Chinese numerals with a magnitude, after a counting verb
+            # (新建两家养老院) or before punctuation.
+            counted = text[max(0, s - 2):s].endswith(COUNTING_VERBS)
+            if num in ("一", "壹") or not (re.search(MAGNITUDE, num) or counted or after in "，,、；;。）)" or not after):
                 continue
             if any(q in text[max(0, s - 1):s] for q in "“\"「"):
                 continue
