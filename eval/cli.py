@@ -37,11 +37,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         system = f"model {args.model} ({tagger.model_version})"
     schema = load_schema()
     metrics = score(gold, preds, schema.entity_labels, schema.relation_labels)
+    source = f"--predictions {args.predictions}" if args.predictions else f"--model {args.model}"
+    metrics["command"] = f"mzie eval --gold {args.gold} {source} -o {args.out}"
     metrics["system"] = system
     metrics["gold"] = args.gold
     write_text_atomic(out / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=2) + "\n")
     title = args.title or f"{system} against {args.gold}"
-    report = metrics_markdown(metrics, title)
+    report = metrics_markdown(metrics, title) + f"\nProduced by `{metrics['command']}`.\n"
     write_text_atomic(out / "report.md", report)
     print(report)
     return 0

@@ -103,6 +103,12 @@ def test_relations_follow_the_spec_example(tagger):
     assert len(heads) == 2  # each figure links to the mention in its own clause
 
 
+def test_region_list_after_the_programme_clause(tagger):
+    doc = tagger(Doc("t", "重庆市推进居家和社区养老服务改革试点,大足、南岸、渝北、北碚、万州5个区通过国家改革试点成果评审验收。"))
+    rels = {(doc.text_of(r.head), r.label, doc.text_of(r.tail)) for r in doc.relations}
+    assert {("居家和社区养老服务改革试点", "in_region", place) for place in ("大足", "南岸", "渝北", "北碚", "万州")} <= rels
+
+
 def test_differences_and_thresholds_are_not_linked(tagger):
     doc = tagger(Doc("t", "城乡低保标准比上年增加6元,低保覆盖5000户以上。"))
     linked = {doc.text_of(r.tail) for r in doc.relations}

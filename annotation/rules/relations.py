@@ -6,7 +6,8 @@
 - 分别 with as many figures as programmes: paired in order.
 - Differences (比上年增加6元), savings (节约) and thresholds (5000户以上) are never linked.
 - A region links to a programme in the same clause (in_region), unless the region is
-  part of an organisation name (洪江市民政局).
+  part of an organisation name (洪江市民政局); a list of regions links to the programme of
+  the clause just before it in the same sentence.
 """
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ def find_relations(text: str, entities: list[Entity], schema: Schema) -> list[Re
             if same:
                 p = min(same, key=lambda p: abs(p.start - e.start))
                 out.append(Relation(p.id, e.id, rel, 0.5))
+                continue
+            # A list of regions in the clause right after a programme's clause, in one sentence
+            # (the spec's 改革试点,大足、南岸、渝北…5个区通过 example): each region is where it runs.
+            listed = [r for r in entities if r.label == "region" and clause[r.start] == clause[e.start]]
+            previous = [p for p in programmes if clause[p.start] == clause[e.start] - 1
+                        and sent[p.start] == sent[e.start]]
+            if len(listed) >= 2 and previous:
+                out.append(Relation(previous[-1].id, e.id, rel, 0.4))
             continue
         if never_linked(text, e):
             continue
