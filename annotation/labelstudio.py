@@ -105,7 +105,7 @@ def choose_annotation(task: dict) -> tuple[dict | None, list[dict]]:
     return ranked[0], ranked[1:]
 
 
-def parse_result(result: list, task_id: str, issues: list[Issue], schema: Schema) -> tuple[list[Region], list[RawRelation]]:
+def parse_result(result: list, task_id: str, issues: list[Issue]) -> tuple[list[Region], list[RawRelation]]:
     regions, relations = [], []
     if not isinstance(result, list):
         issues.append(Issue(task_id, "bad-result", "annotation result is not a list; re-export the project"))
@@ -166,7 +166,7 @@ def read_tasks(tasks: list[dict], schema: Schema | None = None) -> ExportReading
         if chosen is None:
             unlabelled.append(tid)
             continue
-        regions, relations = parse_result(chosen.get("result") or [], tid, issues, schema)
+        regions, relations = parse_result(chosen.get("result") or [], tid, issues)
         mine = _result_key(chosen.get("result"))
         disagree = []
         for other in others:

@@ -6,17 +6,13 @@ bad file: one unreadable document must not stop a batch.
 from __future__ import annotations
 
 import glob
-import io
 import json
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Union
 
 from .record import Doc, Meta
-
-log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUFFIXES = TEXT_SUFFIXES + (".jsonl",)
@@ -79,11 +75,11 @@ def read_text_file(path: Path, doc_id: str) -> ReadResult:
     return _doc_from_text(doc_id, text, str(path), enc)
 
 
-def read_jsonl_texts(path: Path | None, stream: io.TextIOBase | None = None, prefix: str = "") -> Iterator[ReadResult]:
-    """Documents from JSONL with a `text` field (and optional `id`, `meta`). Records with entities keep them."""
-    name = str(path) if path else "<stdin>"
+def read_jsonl_texts(path: Path, prefix: str = "") -> Iterator[ReadResult]:
+    """Documents from JSONL with a `text` field (and optional `id`, `meta`); other fields are ignored."""
+    name = str(path)
     try:
-        fh = stream or path.open(encoding="utf-8", newline="")
+        fh = path.open(encoding="utf-8", newline="")
     except OSError as exc:
         yield ReadFailure(name, f"cannot read ({exc.strerror}); check the path and permissions")
         return

@@ -1,0 +1,61 @@
+from dataclasses import dataclass, field
+
+import pytest
+
+from minzheng_ie.annotation.config import apply_overrides, from_dict, load_config, to_dict
+from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.annotation.schema import load_schema
+
+
+@dataclass(frozen=True)
+class Optim:
+    lr: float = 5e-5
+    epochs: int = 3
+
+
+@dataclass(frozen=True)
+class Train:
+    base_model: str
+    labels: tuple[str, ...] = ()
+    optim: Optim = field(default_factory=Optim)
+    note: str | None = None
+
+
+def test_load_with_dotted_overrides(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("base_model: scratch:tiny\noptim:\n  lr: 3.0e-5\n", encoding="utf-8")
+    cfg = load_config(Train, path, ["optim.epochs=7", "labels=[region, count]", "note=fine"])
+    assert cfg == Train("scratch:tiny", ("region", "count"), Optim(3e-5, 7), "fine")
+    assert to_dict(cfg)["optim"] == {"lr": 3e-5, "epochs": 7}
+    with pytest.raises(Exception):
+        cfg.base_model = "x"  # frozen
+
+
+def test_unknown_keys_and_bad_types_name_the_file_and_key(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("base_model: x\noptim:\n  learning_rate: 1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"train.yaml.optim: unknown key\(s\) learning_rate; allowed keys are epochs, lr"):
+        load_config(Train, path)
+    with pytest.raises(InputError, match=r"other.yaml.optim.epochs: expected int, got .many."):
+        load_config(Train, _write(tmp_path, "base_model: x\noptim: {epochs: many}\n"))
+    with pytest.raises(InputError, match="missing required key"):
+        from_dict(Train, {}, "cfg")
+    with pytest.raises(InputError, match="key=value"):
+        apply_overrides({}, ["optim.lr"])
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "other.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_schema_rejects_unknown_keys_and_bad_relation_types(tmp_path):
+    bad = tmp_path / "schema.yaml"
+    bad.write_text("entities: {region: {zh: 地区, color: '#fff'}}\nrelations: {in_region: {head: [programme], "
+                   "tail: [region]}}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not entity labels"):
+        load_schema(str(bad))
+    bad.write_text("entities: {}\nrelations: {}\ncolours: {}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="unknown key"):
+        load_schema(str(bad))
