@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 TORCH   = torch==2.13.0
 
-.PHONY: run test setup clean
+.PHONY: run test test-integration setup clean
 
 ## set up, then tag the shipped example reports with the default tagger (all outputs in runs/)
 run: setup
@@ -17,6 +17,10 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+## the Label Studio integration suite: installs Label Studio into its own venv (.ls-venv, or $$MZIE_LS_VENV) on first use
+test-integration: setup
+	$(BIN)/python -m pytest -m slow tests/test_studio_server.py
+
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -27,4 +31,4 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) .ls-venv runs build *.egg-info

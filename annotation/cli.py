@@ -17,6 +17,8 @@ log = logging.getLogger("minzheng_ie")
 # libraries such as torch are imported inside the handlers).
 STAGES = [
     "minzheng_ie.annotation.cli",
+    "minzheng_ie.annotation.studio_cli",
+    "minzheng_ie.training.cli",
     "minzheng_ie.inference.cli",
     "minzheng_ie.eval.cli",
 ]

@@ -24,13 +24,15 @@ class Tagger(Protocol):
 
 
 def load_tagger(model: str) -> Tagger:
+    """'rules' → the rule pre-annotator; a folder written by `mzie train` → that model.
+    A missing or incomplete folder fails here, at start, naming what is missing."""
     if model == "rules":
         from minzheng_ie.annotation.rules import RuleTagger
 
         return RuleTagger()
-    raise InputError(
-        f"--model {model!r}: no trained model can be loaded yet; use --model rules (the rule pre-annotator)"
-    )
+    from .model_tagger import ModelTagger
+
+    return ModelTagger(model)
 
 
 Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one

@@ -1,0 +1,166 @@
+"""Training, saving, loading and decoding on tiny models built here (no hub, no downloads)."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.annotation.record import Doc, write_jsonl
+from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.training.codec import bio_labels
+from minzheng_ie.training.encoders import encoder_parts
+from minzheng_ie.training.model import JointModel, RelationHead, RelationHeadConfig
+from minzheng_ie.training.predict import DecodeSettings, predict_doc
+
+SCHEMA = load_schema()
+BIO = bio_labels(SCHEMA.entity_labels)
+ID2LABEL = dict(enumerate(BIO))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, request):
+    """A 2-layer scratch model trained for a few epochs on the hand-made fixtures."""
+    from conftest import FIXTURES
+    from minzheng_ie.annotation import markup
+    from minzheng_ie.training.train import TrainConfig, train
+
+    tmp = tmp_path_factory.mktemp("train")
+    docs = [markup.parse(m, name) for name, m in FIXTURES.items()]
+    write_jsonl(docs, tmp / "data.jsonl")
+    cfg = TrainConfig(data=str(tmp / "data.jsonl"), dev=str(tmp / "data.jsonl"), output_dir=str(tmp / "model"),
+                      base_model="scratch:tiny", epochs=4, batch_size=4, learning_rate=3e-3, patience=10,
+                      max_length=32, stride=8)
+    info = train(cfg)
+    return tmp / "model", docs, info
+
+
+def test_train_save_load_gives_identical_predictions(trained):
+    from minzheng_ie.inference.model_tagger import ModelTagger
+    from minzheng_ie.training.persist import load_model
+
+    path, docs, info = trained
+    assert len(info["history"]) == 4 and info["git"] is None or isinstance(info["git"], str)
+    saved = json.loads((path / "minzheng.json").read_text(encoding="utf-8"))
+    assert saved["train_config"]["base_model"] == "scratch:tiny" and saved["bio_labels"] == BIO
+    assert (path / "schema.yaml").exists() and (path / "training_curve.png").stat().st_size > 0
+    assert not (path / "checkpoints").exists()
+    model, tok, schema, _, settings = load_model(path)
+    again, _, _, _, _ = load_model(path)
+    for doc in docs:
+        a = predict_doc(model, tok, Doc(doc.id, doc.text), schema, ID2LABEL, settings)
+        b = predict_doc(again, tok, Doc(doc.id, doc.text), schema, ID2LABEL, settings)
+        assert a.to_json() == b.to_json()
+    tagger = ModelTagger(path)
+    tagged = tagger(Doc("x", docs[0].text))
+    assert tagged.meta.extra == {} and tagger.model_version.startswith("model")
+
+
+def test_entity_head_loads_alone_as_a_standard_token_classifier(trained):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from minzheng_ie.training.persist import load_model
+
+    path, docs, _ = trained
+    alone = AutoModelForTokenClassification.from_pretrained(path).eval()
+    joint, tok, _, _, _ = load_model(path)
+    assert alone.config.id2label[1] == "B-region"
+    enc = AutoTokenizer.from_pretrained(path)(list(docs[0].text), is_split_into_words=True, return_tensors="pt")
+    with torch.inference_mode():
+        a = alone(**enc).logits
+        b, _ = joint.encode(enc["input_ids"], enc["attention_mask"])
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def position_free_model() -> tuple[JointModel, object]:
+    """A model whose outputs depend on each character alone (no position signal, attention
+    output zeroed so no token sees another): whatever the windows, every character must get
+    the same label and every pair the same score."""
+    from transformers import BertForTokenClassification
+
+    tok, config = encoder_parts("scratch:tiny")
+    config.num_hidden_layers = 1
+    config.num_labels, config.id2label, config.label2id = len(BIO), ID2LABEL, {v: k for k, v in ID2LABEL.items()}
+    torch.manual_seed(0)
+    token_model = BertForTokenClassification(config).eval()
+    with torch.no_grad():
+        token_model.bert.embeddings.position_embeddings.weight.zero_()
+        token_model.bert.embeddings.token_type_embeddings.weight.zero_()
+        token_model.bert.encoder.layer[0].attention.output.dense.weight.zero_()
+        token_model.bert.encoder.layer[0].attention.output.dense.bias.zero_()
+        token_model.classifier.weight.mul_(40)  # sharper, more varied labels than a fresh init gives
+    head = RelationHead(RelationHeadConfig(hidden_size=config.hidden_size, n_entity_labels=len(SCHEMA.entity_labels)))
+    return JointModel(token_model, head).eval(), tok
+
+
+def test_windows_merge_without_lost_or_doubled_entities(gold_docs):
+    model, tok = position_free_model()
+    text = gold_docs[3].text[:3000]
+    whole = predict_doc(model, tok, Doc("d", text), SCHEMA, ID2LABEL, DecodeSettings(max_length=512, stride=0))
+    assert len(whole.entities) > 20
+    long_text = text * 3  # longer than one 512-token window
+    for max_length, stride in [(64, 16), (128, 32), (256, 64)]:
+        one = predict_doc(model, tok, Doc("d", text), SCHEMA, ID2LABEL, DecodeSettings(max_length, stride))
+        assert [e.span for e in one.entities] == [e.span for e in whole.entities], (max_length, stride)
+    runs = [predict_doc(model, tok, Doc("d", long_text), SCHEMA, ID2LABEL, DecodeSettings(n, s))
+            for n, s in [(512, 128), (128, 32), (64, 16)]]
+    reference = runs[0]
+    assert len(reference.entities) > 3 * len(whole.entities) - 5  # copies may join at their seams
+    ref_links = {(r.head, r.tail, r.label) for r in reference.relations}
+    by_id = reference.entity_by_id()
+    for run, stride in zip(runs[1:], (32, 16)):
+        spans = [e.span for e in run.entities]
+        assert len(spans) == len(set(spans))
+        assert spans == [e.span for e in reference.entities]
+        links = [(r.head, r.tail, r.label) for r in run.relations]
+        assert len(links) == len(set(links)) and set(links) <= ref_links
+        # a pair spanning at most `stride` characters always shares a window, so it is never lost
+        near = {k for k in ref_links
+                if max(by_id[k[0]].end, by_id[k[1]].end) - min(by_id[k[0]].start, by_id[k[1]].start) <= stride}
+        assert near and near <= set(links)
+
+
+def test_local_directory_base_model_uses_the_hub_code_path(tmp_path):
+    """`base_model` as a directory goes through from_pretrained, exactly as a hub id would."""
+    from transformers import BertForMaskedLM
+
+    from minzheng_ie.training.train import TrainConfig, build_model
+
+    tok, config = encoder_parts("scratch:tiny")
+    BertForMaskedLM(config).save_pretrained(tmp_path / "enc")
+    tok.save_pretrained(tmp_path / "enc")
+    tokenizer, model = build_model(TrainConfig(data="-", output_dir="-", base_model=str(tmp_path / "enc")), BIO, SCHEMA)
+    assert model.token_model.config.num_labels == len(BIO)
+    assert tokenizer.is_fast and len(tokenizer) == len(tok)
+
+
+def test_unreachable_hub_id_is_one_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="(?s)bert-base-chinese.*cannot be loaded.*scratch:small"):
+        encoder_parts("bert-base-chinese")
+    with pytest.raises(InputError, match="unknown size"):
+        encoder_parts("scratch:huge")
+
+
+def test_incomplete_model_directory_fails_at_start(tmp_path, trained):
+    from minzheng_ie.inference.tag import load_tagger
+
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(InputError, match="missing model.safetensors, relation_head.safetensors"):
+        load_tagger(str(tmp_path))
+
+
+def test_pretrain_then_finetune_from_its_output(tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from minzheng_ie.training.pretrain import PretrainConfig, pretrain
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": "全市城乡低保标准每人每月620元,支出低保资金47.22亿元。" * 6},
+                                           ensure_ascii=False) for _ in range(20)) + "\n", encoding="utf-8")
+    out = tmp_path / "pt"
+    summary = pretrain(PretrainConfig(base_model="scratch:tiny", inputs=(str(corpus),), output_dir=str(out),
+                                      chunk_chars=62, batch_size=8, max_steps=3, warmup_steps=1))
+    assert summary["steps"] == 3 and summary["documents"] == 20 and summary["chunks"] > 20
+    assert AutoModelForMaskedLM.from_pretrained(out).config.num_hidden_layers == 2
+    assert (out / "pretrain_loss.png").exists()

@@ -1,0 +1,42 @@
+"""`mzie pretrain` and `mzie train`."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="masked-language-model pretraining on unlabeled text (.txt/.jsonl[.gz])")
+    p.add_argument("--config", required=True, help="pretraining YAML, e.g. configs/pretrain.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    p.set_defaults(func=cmd_pretrain)
+
+    t = sub.add_parser("train", help="train the entity tagger + relation head from a Label Studio export or JSONL")
+    t.add_argument("--config", required=True, help="training YAML, e.g. configs/train.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import json
+
+    from minzheng_ie.annotation.config import load_config
+
+    from .pretrain import PretrainConfig, pretrain
+
+    cfg = load_config(PretrainConfig, args.config, args.set)
+    summary = pretrain(cfg, callbacks=[] if not args.quiet else None)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from minzheng_ie.annotation.config import load_config
+
+    from .train import TrainConfig, train
+
+    cfg = load_config(TrainConfig, args.config, args.set)
+    info = train(cfg, progress=not args.quiet)
+    m = info["dev_metrics"]
+    print(f"{cfg.output_dir}: best epoch {info['best_epoch']}, dev entity F1 {m.get('eval_entity_f1', 0):.4f}, "
+          f"relation F1 {m.get('eval_relation_f1', 0):.4f}, {info['training_minutes']:.1f} min")
+    return 0

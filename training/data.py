@@ -1,0 +1,88 @@
+"""Training examples: codec windows with their relation candidates, as a `datasets.Dataset`.
+
+Each window carries token ids, BIO label ids (from the codec), the candidate pairs whose
+four edge characters all have a token in the window, a 0/1 label per pair, and a weight
+(1 for gold, less for silver). Negatives are sampled: all positives are kept, and at
+most `negative_ratio` × positives (at least `min_negatives`) of the unlinked pairs.
+"""
+from __future__ import annotations
+
+import random
+from typing import Iterable
+
+from minzheng_ie.annotation.record import Doc
+from minzheng_ie.annotation.schema import Schema
+
+from .codec import IGNORE, encode_doc
+from .pairs import candidates, gold_links
+
+
+def window_features(doc: Doc, tokenizer, label2id: dict[str, int], schema: Schema, *, max_length: int,
+                    stride: int, negative_ratio: float, min_negatives: int, rng: random.Random,
+                    weight: float = 1.0) -> list[dict]:
+    type_index = {lab: i for i, lab in enumerate(schema.entity_labels)}
+    links = gold_links(doc)
+    cands = candidates(doc, schema)
+    feats = []
+    for w in encode_doc(doc, tokenizer, label2id, max_length=max_length, stride=stride):
+        token_of = {c: t for t, c in enumerate(w.char_of_token) if c is not None}
+        pos, neg = [], []
+        for c in cands:
+            toks = [token_of.get(c.head.start), token_of.get(c.head.end - 1),
+                    token_of.get(c.tail.start), token_of.get(c.tail.end - 1)]
+            if None in toks:
+                continue
+            item = (toks, [type_index[c.head.label], type_index[c.tail.label]], c.bucket)
+            (pos if (c.head.id, c.tail.id, c.relation) in links else neg).append(item)
+        keep = max(min_negatives, int(negative_ratio * len(pos)))
+        if negative_ratio >= 0 and len(neg) > keep:
+            neg = rng.sample(neg, keep)
+        pairs = [(p, 1) for p in pos] + [(n, 0) for n in neg]
+        feats.append({
+            "input_ids": w.input_ids, "attention_mask": w.attention_mask, "labels": w.labels,
+            "pair_tokens": [p[0] for p, _ in pairs], "pair_types": [p[1] for p, _ in pairs],
+            "pair_distance": [p[2] for p, _ in pairs], "pair_labels": [lab for _, lab in pairs],
+            "weight": weight,
+        })
+    return feats
+
+
+def build_dataset(docs: Iterable[tuple[Doc, float]], tokenizer, label2id, schema, *, max_length: int,
+                  stride: int, negative_ratio: float, min_negatives: int, seed: int):
+    import datasets
+
+    rng = random.Random(seed)
+    rows = []
+    for doc, weight in docs:
+        rows += window_features(doc, tokenizer, label2id, schema, max_length=max_length, stride=stride,
+                                negative_ratio=negative_ratio, min_negatives=min_negatives, rng=rng,
+                                weight=weight)
+    return datasets.Dataset.from_list(rows)
+
+
+def collate(pad_id: int):
+    """Pads windows to the longest in the batch and pairs to the most pairs (-1 marks padding)."""
+    import torch
+
+    def fn(batch: list[dict]) -> dict:
+        t = max(len(b["input_ids"]) for b in batch)
+        p = max(len(b["pair_labels"]) for b in batch)
+
+        def pad(seq, n, value):
+            return list(seq) + [value] * (n - len(seq))
+
+        out = {
+            "input_ids": torch.tensor([pad(b["input_ids"], t, pad_id) for b in batch]),
+            "attention_mask": torch.tensor([pad(b["attention_mask"], t, 0) for b in batch]),
+            "labels": torch.tensor([pad(b["labels"], t, IGNORE) for b in batch]),
+            "pair_tokens": torch.tensor([pad(b["pair_tokens"], p, [0, 0, 0, 0]) for b in batch],
+                                        dtype=torch.long).reshape(len(batch), p, 4),
+            "pair_types": torch.tensor([pad(b["pair_types"], p, [0, 0]) for b in batch],
+                                       dtype=torch.long).reshape(len(batch), p, 2),
+            "pair_distance": torch.tensor([pad(b["pair_distance"], p, 0) for b in batch], dtype=torch.long),
+            "pair_labels": torch.tensor([pad(b["pair_labels"], p, -1) for b in batch], dtype=torch.long),
+            "weight": torch.tensor([float(b["weight"]) for b in batch]),
+        }
+        return out
+
+    return fn

@@ -1,0 +1,94 @@
+"""One encoder, two heads: BIO tags over characters and a relation scorer over candidate pairs.
+
+The entity side is a plain `BertForTokenClassification` (or any AutoModelForTokenClassification),
+so the saved entity head loads on its own in standard tools. The relation head reads
+the same last hidden states:
+
+    pair = [h(head start); h(head end); h(tail start); h(tail end); type(head); type(tail); distance]
+    score = MLP(pair) → one logit: linked or not (the label follows from the two types)
+
+Loss = token cross-entropy + relation_weight × binary cross-entropy on candidates, each
+averaged with per-window weights (silver windows count less than gold ones).
+No I/O here: persist.py saves and loads.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .pairs import N_DISTANCE_BUCKETS
+
+
+@dataclass(frozen=True)
+class RelationHeadConfig:
+    hidden_size: int
+    n_entity_labels: int
+    type_dim: int = 32
+    distance_dim: int = 32
+    mlp_dim: int = 256
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RelationHead(nn.Module):
+    def __init__(self, cfg: RelationHeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.type_emb = nn.Embedding(cfg.n_entity_labels, cfg.type_dim)
+        self.distance_emb = nn.Embedding(N_DISTANCE_BUCKETS, cfg.distance_dim)
+        width = 4 * cfg.hidden_size + 2 * cfg.type_dim + cfg.distance_dim
+        self.mlp = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(width, cfg.mlp_dim), nn.GELU(),
+                                 nn.Dropout(cfg.dropout), nn.Linear(cfg.mlp_dim, 1))
+
+    def forward(self, hidden: torch.Tensor, pair_tokens: torch.Tensor, pair_types: torch.Tensor,
+                pair_distance: torch.Tensor) -> torch.Tensor:
+        """hidden (B,T,H); pair_tokens (B,P,4) token positions; pair_types (B,P,2); pair_distance (B,P)
+        → logits (B,P). Padding pairs may point anywhere; their logits are ignored by the caller."""
+        b, p, _ = pair_tokens.shape
+        idx = pair_tokens.clamp(min=0).reshape(b, p * 4, 1).expand(-1, -1, hidden.size(-1))
+        spans = hidden.gather(1, idx).reshape(b, p, 4 * hidden.size(-1))
+        types = self.type_emb(pair_types.clamp(min=0)).reshape(b, p, -1)
+        dist = self.distance_emb(pair_distance.clamp(min=0))
+        return self.mlp(torch.cat([spans, types, dist], dim=-1)).squeeze(-1)
+
+
+class JointModel(nn.Module):
+    def __init__(self, token_model: nn.Module, relation_head: RelationHead, relation_weight: float = 1.0):
+        super().__init__()
+        self.token_model = token_model
+        self.relation_head = relation_head
+        self.relation_weight = relation_weight
+
+    def encode(self, input_ids, attention_mask):
+        out = self.token_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return out.logits, out.hidden_states[-1]
+
+    def forward(self, input_ids, attention_mask, labels=None, pair_tokens=None, pair_types=None,
+                pair_distance=None, pair_labels=None, weight=None):
+        logits, hidden = self.encode(input_ids, attention_mask)
+        out = {"logits": logits}
+        if pair_tokens is not None and pair_tokens.size(1) > 0:
+            out["pair_logits"] = self.relation_head(hidden, pair_tokens, pair_types, pair_distance)
+        if labels is None:
+            return out
+        w = weight if weight is not None else torch.ones(input_ids.size(0), device=input_ids.device)
+        # token loss: mean over labelled tokens of each window, then weighted mean over windows
+        tok = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        mask = (labels != -100).float()
+        per_window = (tok * mask).sum(1) / mask.sum(1).clamp(min=1)
+        loss = (per_window * w).sum() / w.sum()
+        if "pair_logits" in out and pair_labels is not None:
+            valid = (pair_labels >= 0).float()
+            bce = F.binary_cross_entropy_with_logits(out["pair_logits"], pair_labels.clamp(min=0).float(),
+                                                     reduction="none")
+            per_window_rel = (bce * valid).sum(1) / valid.sum(1).clamp(min=1)
+            has_pairs = (valid.sum(1) > 0).float() * w
+            if has_pairs.sum() > 0:
+                loss = loss + self.relation_weight * (per_window_rel * has_pairs).sum() / has_pairs.sum()
+        out["loss"] = loss
+        return out

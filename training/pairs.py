@@ -1,0 +1,58 @@
+"""Relation candidates: the pairs the relation head scores, for training and prediction alike.
+
+A candidate is (programme, other) in one sentence, where `other` is an entity type some
+relation accepts as tail for a programme head (amount, count, standard, region). The
+schema gives exactly one relation per (head type, tail type), so the head only decides
+*whether* a candidate is linked; the label follows from the types.
+
+Distances are bucketed on a log scale, signed (tail after head is positive), so 3 and 4
+characters apart look alike and 3 and 300 do not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from minzheng_ie.annotation.record import Doc, Entity
+from minzheng_ie.annotation.schema import Schema
+from minzheng_ie.annotation.spec import sentence_index
+
+DISTANCE_EDGES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # bucket k: distance < EDGES[k]
+N_DISTANCE_BUCKETS = 2 * (len(DISTANCE_EDGES) + 1) + 1
+
+
+def distance_bucket(head: Entity, tail: Entity) -> int:
+    """0 for touching/overlapping, then 1..n after the head and n+1..2n before it."""
+    if tail.start >= head.end:
+        d, side = tail.start - head.end, 0
+    elif head.start >= tail.end:
+        d, side = head.start - tail.end, 1
+    else:
+        return 0
+    k = next((i for i, edge in enumerate(DISTANCE_EDGES) if d < edge), len(DISTANCE_EDGES))
+    return 1 + k + side * (len(DISTANCE_EDGES) + 1)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    head: Entity
+    tail: Entity
+    relation: str  # the label a link would carry
+    bucket: int
+
+
+def candidates(doc: Doc, schema: Schema, entities: list[Entity] | None = None) -> list[Candidate]:
+    ents = doc.entities if entities is None else entities
+    sent = sentence_index(doc.text)
+    out = []
+    for h in ents:
+        for t in ents:
+            if h is t or sent[h.start] != sent[t.start]:
+                continue
+            rel = schema.relation_for(h.label, t.label)
+            if rel is not None:
+                out.append(Candidate(h, t, rel, distance_bucket(h, t)))
+    return out
+
+
+def gold_links(doc: Doc) -> set[tuple[str, str, str]]:
+    return {(r.head, r.tail, r.label) for r in doc.relations}

@@ -1,0 +1,68 @@
+"""A model directory: everything needed to load, audit and reproduce a trained model.
+
+    config.json, model.safetensors   the entity head (AutoModelForTokenClassification loads it alone)
+    tokenizer.json, …                the tokenizer
+    relation_head.safetensors        the relation head's weights
+    minzheng.json                    format version, label maps, relation-head config, decode
+                                     settings, resolved training config, data, metrics, git hash
+    schema.yaml                      the label schema the model was trained with
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.annotation.schema import Schema, config_path, load_schema
+
+from .model import JointModel, RelationHead, RelationHeadConfig
+from .predict import DecodeSettings
+from .report import write_json
+
+FORMAT = 1
+REQUIRED = ("config.json", "model.safetensors", "relation_head.safetensors", "minzheng.json", "schema.yaml")
+
+
+def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file: Path | None = None) -> None:
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.token_model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    save_file({k: v.contiguous() for k, v in model.relation_head.state_dict().items()},
+              str(out / "relation_head.safetensors"))
+    shutil.copyfile(schema_file or config_path("schema.yaml"), out / "schema.yaml")
+    write_json(out / "minzheng.json", {"format": FORMAT, "relation_head": model.relation_head.cfg.to_dict(),
+                                       "relation_weight": model.relation_weight, **info})
+
+
+def check_model_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise InputError(f"--model {path}: no such model directory; give a folder written by `mzie train`, or 'rules'")
+    missing = [f for f in REQUIRED if not (p / f).exists()]
+    if missing:
+        raise InputError(f"--model {path}: not a complete minzheng-ie model, missing {', '.join(missing)}; "
+                         f"retrain it with `mzie train` or copy the whole folder")
+    info = json.loads((p / "minzheng.json").read_text(encoding="utf-8"))
+    if info.get("format") != FORMAT:
+        raise InputError(f"--model {path}: model format {info.get('format')} is not supported by this version "
+                         f"(expects {FORMAT}); retrain it with this version's `mzie train`")
+    return p
+
+
+def load_model(path: str | Path) -> tuple[JointModel, object, Schema, dict, DecodeSettings]:
+    from safetensors.torch import load_file
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    p = check_model_dir(path)
+    info = json.loads((p / "minzheng.json").read_text(encoding="utf-8"))
+    schema = load_schema(str(p / "schema.yaml"))
+    token_model = AutoModelForTokenClassification.from_pretrained(p)
+    tokenizer = AutoTokenizer.from_pretrained(p)
+    head = RelationHead(RelationHeadConfig(**info["relation_head"]))
+    head.load_state_dict(load_file(str(p / "relation_head.safetensors")))
+    model = JointModel(token_model, head, info.get("relation_weight", 1.0))
+    model.eval()
+    return model, tokenizer, schema, info, DecodeSettings(**info.get("decode", {}))

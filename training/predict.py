@@ -1,0 +1,78 @@
+"""End-to-end prediction with an in-memory model: entities from the BIO head, then relations
+scored on candidates built from the *predicted* entities. Used by training (dev scores)
+and by the tagger (inference/model_tagger.py), so both decode identically."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from minzheng_ie.annotation.record import Doc, Relation
+from minzheng_ie.annotation.schema import Schema
+
+from .codec import decode, encode
+from .model import JointModel
+from .pairs import candidates
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    max_length: int = 256
+    stride: int = 64
+    batch_size: int = 16
+    relation_threshold: float = 0.5
+
+
+@torch.inference_mode()
+def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label: dict[int, str],
+                settings: DecodeSettings = DecodeSettings()) -> Doc:
+    model.eval()
+    text = doc.text
+    out = Doc(doc.id, text, meta=doc.meta)
+    windows = encode(text, tokenizer, max_length=settings.max_length, stride=settings.stride)
+    if not windows:
+        return out
+    pad = tokenizer.pad_token_id
+    preds, scores, hiddens = [], [], []
+    for i in range(0, len(windows), settings.batch_size):
+        chunk = windows[i:i + settings.batch_size]
+        t = max(len(w.input_ids) for w in chunk)
+        ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in chunk])
+        mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in chunk])
+        logits, hidden = model.encode(ids, mask)
+        prob, pred = logits.softmax(-1).max(-1)
+        preds += pred.tolist()
+        scores += prob.tolist()
+        hiddens += list(hidden)
+    out.entities = decode(text, windows, preds, id2label, scores)
+    cands = candidates(out, schema)
+    if not cands:
+        return out
+    # each candidate is scored in the window where its tokens sit farthest from an edge
+    type_index = {lab: i for i, lab in enumerate(schema.entity_labels)}
+    best: dict[int, tuple[int, int, list[int]]] = {}
+    for w_i, w in enumerate(windows):
+        token_of = {c: t for t, c in enumerate(w.char_of_token) if c is not None}
+        length = sum(w.attention_mask)
+        for k, c in enumerate(cands):
+            toks = [token_of.get(c.head.start), token_of.get(c.head.end - 1),
+                    token_of.get(c.tail.start), token_of.get(c.tail.end - 1)]
+            if None in toks:
+                continue
+            margin = min(min(toks), length - 1 - max(toks))
+            if k not in best or margin > best[k][0]:
+                best[k] = (margin, w_i, toks)
+    by_window: dict[int, list[int]] = {}
+    for k, (_, w_i, _) in best.items():
+        by_window.setdefault(w_i, []).append(k)
+    for w_i, ks in by_window.items():
+        toks = torch.tensor([best[k][2] for k in ks]).unsqueeze(0)
+        types = torch.tensor([[type_index[cands[k].head.label], type_index[cands[k].tail.label]] for k in ks]).unsqueeze(0)
+        dist = torch.tensor([cands[k].bucket for k in ks]).unsqueeze(0)
+        probs = model.relation_head(hiddens[w_i].unsqueeze(0), toks, types, dist).sigmoid()[0].tolist()
+        for k, p in zip(ks, probs):
+            if p >= settings.relation_threshold:
+                c = cands[k]
+                out.relations.append(Relation(c.head.id, c.tail.id, c.relation, p))
+    out.relations.sort(key=lambda r: (int(r.head[1:]), int(r.tail[1:])))
+    return out

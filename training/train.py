@@ -1,0 +1,193 @@
+"""`mzie train`: a Label Studio export (or records JSONL) → a model directory.
+
+Seeded and repeatable; evaluates end-to-end on the dev documents after every epoch
+(entity micro-F1, strict spans), keeps the best weights in memory, stops after
+`patience` evaluations without improvement, and saves the best model with its curves.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minzheng_ie.annotation.config import to_dict
+from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.annotation.record import Doc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SilverConfig:
+    inputs: tuple[str, ...] = ()  # unlabeled .txt/.jsonl(.gz) files; the rule tagger labels them
+    weight: float = 0.3  # loss weight of a silver window relative to a gold one
+    max_documents: int = 200
+    max_chars: int = 4000  # each silver document is cut to this many characters
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str  # Label Studio export or records JSONL: the training documents
+    output_dir: str
+    base_model: str = "scratch:small"  # scratch:<size>, a hub id, or a local directory
+    dev: str | None = None  # dev documents; without it, dev_fraction of `data` by document
+    dev_fraction: float = 0.2
+    max_length: int = 256
+    stride: int = 64
+    epochs: int = 60
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    relation_weight: float = 1.0
+    negative_ratio: float = 3.0
+    min_negatives: int = 4
+    patience: int = 8
+    relation_threshold: float = 0.5
+    seed: int = 13
+    silver: SilverConfig = field(default_factory=SilverConfig)
+
+
+def split_train_dev(cfg: TrainConfig, docs: list[Doc]) -> tuple[list[Doc], list[Doc]]:
+    from minzheng_ie.annotation.convert import SplitSpec, load_docs, split_ids
+
+    if cfg.dev:
+        return docs, load_docs(cfg.dev)
+    parts = split_ids([d.id for d in docs], SplitSpec(seed=cfg.seed, dev=cfg.dev_fraction, test=0.0))
+    dev_ids = set(parts["dev"])
+    train, dev = [d for d in docs if d.id not in dev_ids], [d for d in docs if d.id in dev_ids]
+    if not train or not dev:
+        raise InputError(f"{cfg.data}: {len(docs)} document(s) cannot be split into train and dev; "
+                         f"give more documents or a separate dev set (dev: PATH)")
+    return train, dev
+
+
+def silver_docs(cfg: SilverConfig) -> list[Doc]:
+    from minzheng_ie.annotation.rules import RuleTagger
+
+    from .pretrain import input_files, load_texts
+
+    if not cfg.inputs:
+        return []
+    texts = load_texts(input_files(cfg.inputs), cfg.max_documents)
+    tagger = RuleTagger()
+    return [tagger(Doc(f"silver-{i}", (t or "")[:cfg.max_chars])) for i, t in enumerate(texts["text"])
+            if t and t.strip()]
+
+
+def build_model(cfg: TrainConfig, bio: list[str], schema):
+    from transformers import AutoModelForTokenClassification, BertForTokenClassification
+
+    from .encoders import encoder_parts, is_scratch
+    from .model import JointModel, RelationHead, RelationHeadConfig
+
+    tokenizer, config = encoder_parts(cfg.base_model)
+    id2label = dict(enumerate(bio))
+    label2id = {v: k for k, v in id2label.items()}
+    if is_scratch(cfg.base_model):
+        config.num_labels, config.id2label, config.label2id = len(bio), id2label, label2id
+        token_model = BertForTokenClassification(config)
+    else:
+        token_model = AutoModelForTokenClassification.from_pretrained(
+            cfg.base_model, num_labels=len(bio), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True)
+    head = RelationHead(RelationHeadConfig(hidden_size=token_model.config.hidden_size,
+                                           n_entity_labels=len(schema.entity_labels)))
+    return tokenizer, JointModel(token_model, head, cfg.relation_weight)
+
+
+def train(cfg: TrainConfig, progress: bool = False) -> dict:
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+
+    from minzheng_ie.annotation.convert import load_docs
+    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.eval.spans import score
+
+    from .codec import bio_labels
+    from .data import build_dataset, collate
+    from .persist import save_model
+    from .predict import DecodeSettings, predict_doc
+    from .report import git_hash, plot_curves
+
+    set_seed(cfg.seed)
+    schema = load_schema()
+    docs = load_docs(cfg.data)
+    train_docs, dev_docs = split_train_dev(cfg, docs)
+    silver = silver_docs(cfg.silver)
+    bio = bio_labels(schema.entity_labels)
+    tokenizer, model = build_model(cfg, bio, schema)
+    label2id = {lab: i for i, lab in enumerate(bio)}
+    id2label = dict(enumerate(bio))
+    weighted = [(d, 1.0) for d in train_docs] + [(d, cfg.silver.weight) for d in silver]
+    dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
+                            negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed)
+    settings = DecodeSettings(cfg.max_length, cfg.stride, 16, cfg.relation_threshold)
+    log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
+             len(train_docs), len(silver), len(dataset), len(dev_docs))
+
+    def dev_scores() -> dict:
+        preds = [predict_doc(model, tokenizer, Doc(d.id, d.text), schema, id2label, settings) for d in dev_docs]
+        m = score(dev_docs, preds, schema.entity_labels, schema.relation_labels)
+        return {"eval_entity_f1": m["entities"]["micro"]["f1"], "eval_relation_f1": m["relations"]["micro"]["f1"],
+                "eval_entity_precision": m["entities"]["micro"]["precision"],
+                "eval_entity_recall": m["entities"]["micro"]["recall"]}
+
+    history: list[dict] = []
+    best = {"f1": -1.0, "state": None, "epoch": 0, "metrics": {}}
+
+    class DevEvaluation(TrainerCallback):
+        """After every epoch: end-to-end dev scores; keep the best weights; stop when patience runs out."""
+
+        def on_epoch_end(self, args, state, control, **kw):
+            metrics = dev_scores()
+            model.train()
+            epoch = round(state.epoch or 0)
+            losses = [h["loss"] for h in state.log_history if "loss" in h and h.get("epoch", 0) > epoch - 1]
+            history.append({"epoch": epoch, "train_loss": losses[-1] if losses else None, **metrics})
+            log.info("epoch %d: dev entity F1 %.4f, relation F1 %.4f", epoch, metrics["eval_entity_f1"],
+                     metrics["eval_relation_f1"])
+            if metrics["eval_entity_f1"] > best["f1"]:
+                best.update(f1=metrics["eval_entity_f1"], epoch=epoch, metrics=metrics,
+                            state=copy.deepcopy(model.state_dict()))
+            elif epoch - best["epoch"] >= cfg.patience:
+                log.info("no dev improvement for %d epochs: stopping", cfg.patience)
+                control.should_training_stop = True
+
+    out = Path(cfg.output_dir)
+    total_steps = math.ceil(len(dataset) / cfg.batch_size) * cfg.epochs
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+        warmup_steps=int(cfg.warmup_ratio * total_steps),
+        logging_strategy="epoch", save_strategy="no", eval_strategy="no", report_to=[],
+        use_cpu=not torch.cuda.is_available(), seed=cfg.seed, data_seed=cfg.seed, dataloader_num_workers=0,
+        remove_unused_columns=False, disable_tqdm=not progress,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate(tokenizer.pad_token_id),
+                      callbacks=[DevEvaluation()])
+    started = time.monotonic()
+    trainer.train()
+    minutes = (time.monotonic() - started) / 60
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    model.eval()
+    info = {
+        "entity_labels": list(schema.entity_labels), "relation_labels": list(schema.relation_labels),
+        "bio_labels": bio, "decode": settings.__dict__, "train_config": to_dict(cfg), "git": git_hash(),
+        "data": {"train": [d.id for d in train_docs], "dev": [d.id for d in dev_docs], "silver_documents": len(silver),
+                 "windows": len(dataset)},
+        "best_epoch": best["epoch"], "dev_metrics": best["metrics"], "history": history,
+        "training_minutes": round(minutes, 2),
+    }
+    save_model(out, model, tokenizer, info)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # Trainer's scratch folder; nothing is checkpointed
+    plot_curves(out / "training_curve.png",
+                {"train loss": [(h["epoch"], h["train_loss"]) for h in history if h["train_loss"] is not None],
+                 "dev entity F1": [(h["epoch"], h["eval_entity_f1"]) for h in history],
+                 "dev relation F1": [(h["epoch"], h["eval_relation_f1"]) for h in history]},
+                "epoch", "loss / F1", f"Training {out.name}")
+    return info
