@@ -53,12 +53,16 @@ class TrainConfig:
 
 
 def split_train_dev(cfg: TrainConfig, docs: list[Doc]) -> tuple[list[Doc], list[Doc]]:
-    from minzheng_ie.annotation.convert import SplitSpec, load_docs, split_ids
+    """Dev documents from `dev`, or a seeded `dev_fraction` of the documents (at least one)."""
+    import random
+
+    from minzheng_ie.annotation.convert import load_docs
 
     if cfg.dev:
         return docs, load_docs(cfg.dev)
-    parts = split_ids([d.id for d in docs], SplitSpec(seed=cfg.seed, dev=cfg.dev_fraction, test=0.0))
-    dev_ids = set(parts["dev"])
+    ids = sorted(d.id for d in docs)
+    random.Random(cfg.seed).shuffle(ids)
+    dev_ids = set(ids[:max(1, round(cfg.dev_fraction * len(ids)))]) if len(ids) > 1 else set()
     train, dev = [d for d in docs if d.id not in dev_ids], [d for d in docs if d.id in dev_ids]
     if not train or not dev:
         raise InputError(f"{cfg.data}: {len(docs)} document(s) cannot be split into train and dev; "

@@ -1,0 +1,32 @@
+import json
+
+import pytest
+
+from minzheng_ie.annotation.cli import main
+from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.eval.cv import fold_ids
+
+from conftest import GOLD_EXPORT
+
+
+def test_folds_partition_the_documents():
+    ids = ["d3", "d1", "d2", "d5", "d4"]
+    assert fold_ids(ids, None) == [["d1"], ["d2"], ["d3"], ["d4"], ["d5"]]
+    two = fold_ids(ids, 2)
+    assert sorted(sum(two, [])) == sorted(ids) and len(two) == 2
+    with pytest.raises(InputError):
+        fold_ids(ids, 1)
+
+
+def test_rule_baseline_cross_validation_and_resume(tmp_path, capsys):
+    cfg = tmp_path / "cv.yaml"
+    cfg.write_text(f"train_config: configs/train.yaml\ndata: {GOLD_EXPORT}\noutput_dir: {tmp_path / 'out'}\n"
+                   "variants: [{name: rules, system: rules}]\n", encoding="utf-8")
+    assert main(["eval", "cv", "--config", str(cfg)]) == 0
+    first = json.loads((tmp_path / "out" / "cv.json").read_text(encoding="utf-8"))
+    assert len(list((tmp_path / "out" / "rules").glob("fold-*/predictions.jsonl"))) == 5
+    assert "| rules |" in capsys.readouterr().out
+    assert main(["eval", "cv", "--config", str(cfg)]) == 0  # every fold is reused
+    again = json.loads((tmp_path / "out" / "cv.json").read_text(encoding="utf-8"))
+    assert again["results"]["rules"]["entities"] == first["results"]["rules"]["entities"]
+    assert 0.5 < first["results"]["rules"]["entities"]["micro"]["f1"] < 1
