@@ -3,8 +3,8 @@ import pytest
 
 from minzheng_ie.annotation.record import Doc
 from minzheng_ie.annotation.schema import load_schema
-from minzheng_ie.training.codec import (IGNORE, bio_labels, char_tags_to_spans, decode, doc_to_char_tags,
-                                        encode_doc, fill_tokenless)
+from minzheng_ie.training.codec import (IGNORE, bio_labels, char_tags_to_spans, decode, decode_probabilities,
+                                        doc_to_char_tags, encode_doc, fill_tokenless, viterbi_tags)
 
 from conftest import make_tokenizer
 
@@ -82,3 +82,30 @@ def test_overlapping_entities_cannot_be_encoded():
 def test_malformed_predictions_decode_to_spans():
     assert char_tags_to_spans(["I-amount", "I-amount", "O", "I-count", "B-count"]) == [
         (0, 2, "amount"), (3, 4, "count"), (4, 5, "count")]
+
+
+def test_constrained_decoding_never_starts_a_span_with_i():
+    id2label = ID2LABEL
+    o, b_count, i_count = LABEL2ID["O"], LABEL2ID["B-count"], LABEL2ID["I-count"]
+
+    def dist(**weights):
+        p = [0.01] * len(LABELS)
+        for name, w in weights.items():
+            p[LABEL2ID[name.replace("_", "-")]] = w
+        return p
+
+    # argmax would say O, I-count, I-count: a fragment with no B-
+    probs = [dist(O=0.9), dist(I_count=0.6, B_count=0.3), dist(I_count=0.9), dist(O=0.9)]
+    tags = viterbi_tags(probs, id2label)
+    assert tags == ["O", "B-count", "I-count", "O"]
+    assert viterbi_tags([None, dist(I_count=0.7, B_count=0.2)], id2label) == [None, "B-count"]
+
+
+def test_probability_decoding_round_trips_the_gold(gold_docs):
+    tok = make_tokenizer([d.text for d in gold_docs])
+    for doc in gold_docs[:2]:
+        windows = encode_doc(doc, tok, LABEL2ID, max_length=128, stride=32)
+        one_hot = [[[1.0 if k == (lab if lab != IGNORE else 0) else 0.0 for k in range(len(LABELS))]
+                     for lab in w.labels] for w in windows]
+        ents = decode_probabilities(doc.text, windows, one_hot, ID2LABEL)
+        assert [e.span for e in ents] == sorted(e.span for e in doc.entities)

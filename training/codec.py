@@ -168,6 +168,69 @@ def spans_to_entities(doc_text: str, spans: Sequence[tuple[int, int, str]],
     return ents
 
 
+def allowed_transition(prev: str, tag: str) -> bool:
+    """BIO: I-x may only follow B-x or I-x."""
+    kind, _, lab = tag.partition("-")
+    return kind != "I" or prev in (f"B-{lab}", f"I-{lab}")
+
+
+def viterbi_tags(char_probs: Sequence[Sequence[float] | None], id2label: dict[int, str]) -> list[str | None]:
+    """The most probable *valid* BIO sequence over the characters that have a token.
+
+    Argmax per character can produce I-x after O (a fragment); here such paths are
+    impossible, so every span starts with B-. Characters without a token (None) are
+    skipped and filled afterwards by `fill_tokenless`. n characters × L² transitions:
+    11 labels → 121 steps per character.
+    """
+    import math
+
+    labels = [id2label[i] for i in range(len(id2label))]
+    seen = [i for i, p in enumerate(char_probs) if p is not None]
+    if not seen:
+        return [None] * len(char_probs)
+    neg = -1e9
+    logp = [[math.log(max(p, 1e-12)) for p in char_probs[i]] for i in seen]
+    score = [lp if allowed_transition("O", labels[j]) else neg for j, lp in enumerate(logp[0])]
+    back: list[list[int]] = []
+    for row in logp[1:]:
+        new, ptr = [], []
+        for j, lab in enumerate(labels):
+            best_k = max(range(len(labels)), key=lambda k: score[k] if allowed_transition(labels[k], lab) else neg)
+            ok = allowed_transition(labels[best_k], lab)
+            new.append((score[best_k] if ok else neg) + row[j])
+            ptr.append(best_k)
+        score, back = new, back + [ptr]
+    j = max(range(len(labels)), key=lambda k: score[k])
+    path = [j]
+    for ptr in reversed(back):
+        j = ptr[j]
+        path.append(j)
+    path.reverse()
+    out: list[str | None] = [None] * len(char_probs)
+    for i, j in zip(seen, path):
+        out[i] = labels[j]
+    return out
+
+
+def decode_probabilities(text: str, windows: Sequence[Window], probs: Sequence[Sequence[Sequence[float]]],
+                         id2label: dict[int, str]) -> list[Entity]:
+    """Entities from per-token label probabilities: each character takes the distribution of the
+    window where it sits farthest from an edge, then constrained (valid-BIO) Viterbi decoding.
+    An entity's score is the mean probability of its characters' chosen labels."""
+    best_margin = [-1] * len(text)
+    char_probs: list[Sequence[float] | None] = [None] * len(text)
+    for win, p in zip(windows, probs):
+        length = sum(win.attention_mask)
+        for t, c in enumerate(win.char_of_token):
+            if c is not None and min(t, length - 1 - t) > best_margin[c]:
+                best_margin[c] = min(t, length - 1 - t)
+                char_probs[c] = p[t]
+    raw = viterbi_tags(char_probs, id2label)
+    label2id = {v: k for k, v in id2label.items()}
+    scores = [char_probs[i][label2id[t]] if t is not None else None for i, t in enumerate(raw)]
+    return spans_to_entities(text, char_tags_to_spans(fill_tokenless(raw)), scores)
+
+
 def decode(text: str, windows: Sequence[Window], predictions: Sequence[Sequence[int]],
            id2label: dict[int, str], scores: Sequence[Sequence[float]] | None = None) -> list[Entity]:
     """Entities from the model's per-token label ids over all windows of one document."""

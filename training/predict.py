@@ -10,7 +10,7 @@ import torch
 from minzheng_ie.annotation.record import Doc, Relation
 from minzheng_ie.annotation.schema import Schema
 
-from .codec import decode, encode
+from .codec import decode_probabilities, encode
 from .model import JointModel
 from .pairs import candidates
 
@@ -33,18 +33,16 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
     if not windows:
         return out
     pad = tokenizer.pad_token_id
-    preds, scores, hiddens = [], [], []
+    probs, hiddens = [], []
     for i in range(0, len(windows), settings.batch_size):
         chunk = windows[i:i + settings.batch_size]
         t = max(len(w.input_ids) for w in chunk)
         ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in chunk])
         mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in chunk])
         logits, hidden = model.encode(ids, mask)
-        prob, pred = logits.softmax(-1).max(-1)
-        preds += pred.tolist()
-        scores += prob.tolist()
+        probs += logits.softmax(-1).tolist()
         hiddens += list(hidden)
-    out.entities = decode(text, windows, preds, id2label, scores)
+    out.entities = decode_probabilities(text, windows, probs, id2label)
     cands = candidates(out, schema)
     if not cands:
         return out

@@ -140,18 +140,22 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
                 "eval_entity_precision": m["entities"]["micro"]["precision"],
                 "eval_entity_recall": m["entities"]["micro"]["recall"]}
 
-    history: list[dict] = []
+    history: list[dict] = []  # one row per epoch: dev scores, and the epoch's train loss once logged
     best = {"f1": -1.0, "state": None, "epoch": 0, "metrics": {}}
 
     class DevEvaluation(TrainerCallback):
         """After every epoch: end-to-end dev scores; keep the best weights; stop when patience runs out."""
 
+        def on_log(self, args, state, control, logs=None, **kw):
+            # with logging per epoch, the epoch's mean loss arrives after on_epoch_end
+            if logs and "loss" in logs and history:
+                history[-1]["train_loss"] = logs["loss"]
+
         def on_epoch_end(self, args, state, control, **kw):
             metrics = dev_scores()
             model.train()
             epoch = round(state.epoch or 0)
-            losses = [h["loss"] for h in state.log_history if "loss" in h and h.get("epoch", 0) > epoch - 1]
-            history.append({"epoch": epoch, "train_loss": losses[-1] if losses else None, **metrics})
+            history.append({"epoch": epoch, "train_loss": None, **metrics})
             log.info("epoch %d: dev entity F1 %.4f, relation F1 %.4f", epoch, metrics["eval_entity_f1"],
                      metrics["eval_relation_f1"])
             if metrics["eval_entity_f1"] > best["f1"]:
