@@ -129,29 +129,35 @@ def encode_doc(doc: Doc, tokenizer, label2id: dict[str, int], *, max_length: int
                   tags=doc_to_char_tags(doc), label2id=label2id)
 
 
+def best_window_tokens(n_chars: int, windows: Sequence[Window]) -> list[tuple[int, int] | None]:
+    """For every character, (window, token) of its token in the window where it sits farthest
+    from either end — the one with the most context on both sides; None if it has no token."""
+    best: list[tuple[int, int] | None] = [None] * n_chars
+    margin_of = [-1] * n_chars
+    for w, win in enumerate(windows):
+        length = sum(win.attention_mask)
+        for t, c in enumerate(win.char_of_token):
+            if c is not None and min(t, length - 1 - t) > margin_of[c]:
+                margin_of[c] = min(t, length - 1 - t)
+                best[c] = (w, t)
+    return best
+
+
 def merge_window_predictions(n_chars: int, windows: Sequence[Window],
                              predictions: Sequence[Sequence[int]], id2label: dict[int, str],
                              scores: Sequence[Sequence[float]] | None = None
                              ) -> tuple[list[str], list[float | None]]:
-    """Per-character tags (and scores) from per-window token predictions.
-
-    A character seen by several windows takes the prediction of the window where its
-    token is farthest from either end: the one with the most context on both sides.
-    """
-    best_margin = [-1] * n_chars
-    tags: list[str | None] = [None] * n_chars
-    char_scores: list[float | None] = [None] * n_chars
-    for w, (win, pred) in enumerate(zip(windows, predictions)):
-        length = sum(win.attention_mask)
-        for t, c in enumerate(win.char_of_token):
-            if c is None:
-                continue
-            margin = min(t, length - 1 - t)
-            if margin > best_margin[c]:
-                best_margin[c] = margin
-                tags[c] = id2label[int(pred[t])]
-                if scores is not None:
-                    char_scores[c] = float(scores[w][t])
+    """Per-character tags (and scores) from per-window token predictions (see best_window_tokens)."""
+    tags: list[str | None] = []
+    char_scores: list[float | None] = []
+    for x in best_window_tokens(n_chars, windows):
+        if x is None:
+            tags.append(None)
+            char_scores.append(None)
+        else:
+            w, t = x
+            tags.append(id2label[int(predictions[w][t])])
+            char_scores.append(float(scores[w][t]) if scores is not None else None)
     return fill_tokenless(tags), char_scores
 
 
@@ -217,14 +223,7 @@ def decode_probabilities(text: str, windows: Sequence[Window], probs: Sequence[S
     """Entities from per-token label probabilities: each character takes the distribution of the
     window where it sits farthest from an edge, then constrained (valid-BIO) Viterbi decoding.
     An entity's score is the mean probability of its characters' chosen labels."""
-    best_margin = [-1] * len(text)
-    char_probs: list[Sequence[float] | None] = [None] * len(text)
-    for win, p in zip(windows, probs):
-        length = sum(win.attention_mask)
-        for t, c in enumerate(win.char_of_token):
-            if c is not None and min(t, length - 1 - t) > best_margin[c]:
-                best_margin[c] = min(t, length - 1 - t)
-                char_probs[c] = p[t]
+    char_probs = [probs[x[0]][x[1]] if x is not None else None for x in best_window_tokens(len(text), windows)]
     raw = viterbi_tags(char_probs, id2label)
     label2id = {v: k for k, v in id2label.items()}
     scores = [char_probs[i][label2id[t]] if t is not None else None for i, t in enumerate(raw)]
