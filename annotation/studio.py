@@ -114,7 +114,7 @@ def api_errors(settings: Settings, doing: str) -> Iterator[None]:
     url = settings.url
     try:
         yield
-    except httpx.ConnectError as exc:
+    except httpx.ConnectError:
         raise InputError(f"cannot connect to Label Studio at {url} while {doing} (connection refused or host "
                          f"unreachable); start the server or fix LABEL_STUDIO_URL") from None
     except httpx.TimeoutException:

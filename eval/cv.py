@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from minzheng_ie.annotation.config import apply_overrides, from_dict, read_yaml, to_dict
@@ -128,6 +128,6 @@ def cv_markdown(summary: dict, labels: tuple[str, ...]) -> str:
     for v in cfg["variants"]:
         lines.append(f"- **{v['name']}**: " + ("the rule pre-annotator" if v["system"] == "rules" else
                                                 ", ".join(f"`{o}`" for o in v["overrides"]) or "the recipe as it is"))
-    lines += ["", f"Minutes per variant: " + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()),
+    lines += ["", "Minutes per variant: " + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()),
               "", f"Produced by `mzie eval cv --config …` with output_dir `{cfg['output_dir']}`."]
     return "\n".join(lines) + "\n"

@@ -86,7 +86,6 @@ def test_malformed_predictions_decode_to_spans():
 
 def test_constrained_decoding_never_starts_a_span_with_i():
     id2label = ID2LABEL
-    o, b_count, i_count = LABEL2ID["O"], LABEL2ID["B-count"], LABEL2ID["I-count"]
 
     def dist(**weights):
         p = [0.01] * len(LABELS)

@@ -36,7 +36,9 @@ def test_labeling_config_is_valid_for_label_studio():
 
 def test_broken_labeling_config_is_rejected_by_label_interface():
     bad = labeling_config(load_schema()).replace('toName="text"', 'toName="nowhere"')
-    with pytest.raises(Exception):
+    from label_studio_sdk._legacy.exceptions import LabelStudioValidationErrorSentryIgnored
+
+    with pytest.raises(LabelStudioValidationErrorSentryIgnored, match="nowhere"):
         LabelInterface(bad).validate()
 
 

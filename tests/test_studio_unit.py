@@ -29,7 +29,7 @@ def write_config(tmp_path, text):
 
 
 def test_settings_precedence_cli_then_env_then_file(tmp_path):
-    cfg = write_config(tmp_path, f"url: http://file:1\napi_key: file-key\nproject: '7'\n")
+    cfg = write_config(tmp_path, "url: http://file:1\napi_key: file-key\nproject: '7'\n")
     s = studio.load_settings(cfg, env={})
     assert (s.url, s.api_key, s.project) == ("http://file:1", "file-key", "7")
     env = {"LABEL_STUDIO_URL": "http://env:2/", "LABEL_STUDIO_API_KEY": TOKEN, "LABEL_STUDIO_PROJECT": "env title"}

@@ -1,6 +1,5 @@
 """Training, saving, loading and decoding on tiny models built here (no hub, no downloads)."""
 import json
-from pathlib import Path
 
 import pytest
 import torch

@@ -12,11 +12,10 @@ still a well-formed model.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from minzheng_ie.annotation.errors import InputError

@@ -47,7 +47,7 @@ def find_relations(text: str, entities: list[Entity], schema: Schema) -> list[Re
     out: list[Relation] = []
     paired: set[str] = set()
     # 分别: k programmes before it and k figures after it, in one sentence, pair in order
-    for i, ch in enumerate(text):
+    for i in range(len(text)):
         if text.startswith("分别", i) or text.startswith("分別", i):
             s = sent[i]
             before = [p for p in programmes if sent[p.start] == s and p.end <= i]
