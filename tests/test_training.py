@@ -163,3 +163,56 @@ def test_pretrain_then_finetune_from_its_output(tmp_path):
     assert summary["steps"] == 3 and summary["documents"] == 20 and summary["chunks"] > 20
     assert AutoModelForMaskedLM.from_pretrained(out).config.num_hidden_layers == 2
     assert (out / "pretrain_loss.png").exists()
+
+
+def test_crf_likelihood_matches_brute_force_and_model_round_trips(tmp_path):
+    """The forward algorithm equals the sum over every valid path on a short sequence."""
+    import itertools
+
+    from minzheng_ie.training.crf import CRF
+
+    torch.manual_seed(1)
+    labels = ["O", "B-count", "I-count"]
+    crf = CRF(labels)
+    with torch.no_grad():
+        crf.transitions.normal_()
+        crf.start.normal_()
+        crf.end.normal_()
+    em = torch.randn(1, 4, 3)
+    tags = torch.tensor([[0, 1, 2, 0]])
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    trans, start = crf.transition_scores(), crf.start_scores()
+
+    def path_score(p):
+        s = start[p[0]] + em[0, 0, p[0]] + crf.end[p[-1]]
+        for t in range(1, len(p)):
+            s = s + trans[p[t - 1], p[t]] + em[0, t, p[t]]
+        return s
+
+    log_z = torch.logsumexp(torch.stack([path_score(p) for p in itertools.product(range(3), repeat=4)]), 0)
+    assert torch.allclose(crf.nll(em, tags, mask)[0], log_z - path_score([0, 1, 2, 0]), atol=1e-4)
+    # label positions need not be contiguous: -100 positions are skipped
+    gappy = torch.tensor([[0, -100, 1, 2, -100, 0]])
+    em6 = torch.zeros(1, 6, 3)
+    em6[0, [0, 2, 3, 5]] = em[0]
+    assert torch.allclose(crf.nll(em6, gappy, gappy != -100), crf.nll(em, tags, mask), atol=1e-5)
+
+
+def test_crf_model_trains_saves_and_loads(tmp_path):
+    from conftest import FIXTURES
+    from minzheng_ie.annotation import markup
+    from minzheng_ie.training.persist import load_model
+    from minzheng_ie.training.train import TrainConfig, train
+
+    docs = [markup.parse(m, name) for name, m in FIXTURES.items()]
+    write_jsonl(docs, tmp_path / "d.jsonl")
+    train(TrainConfig(data=str(tmp_path / "d.jsonl"), dev=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "m"),
+                      base_model="scratch:tiny", epochs=2, batch_size=4, crf=True, max_length=32, stride=8))
+    assert (tmp_path / "m" / "crf.safetensors").exists()
+    m1, tok, schema, info, settings = load_model(tmp_path / "m")
+    m2, *_ = load_model(tmp_path / "m")
+    assert info["crf"] is True and torch.equal(m1.crf.transitions, m2.crf.transitions)
+    a = predict_doc(m1, tok, Doc("a", docs[0].text), schema, ID2LABEL, settings)
+    b = predict_doc(m2, tok, Doc("a", docs[0].text), schema, ID2LABEL, settings)
+    assert a.to_json() == b.to_json()
+    assert all(not e.text[0].isspace() for e in a.entities)

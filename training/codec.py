@@ -180,51 +180,71 @@ def allowed_transition(prev: str, tag: str) -> bool:
     return kind != "I" or prev in (f"B-{lab}", f"I-{lab}")
 
 
-def viterbi_tags(char_probs: Sequence[Sequence[float] | None], id2label: dict[int, str]) -> list[str | None]:
-    """The most probable *valid* BIO sequence over the characters that have a token.
+def viterbi_tags(char_scores: Sequence[Sequence[float] | None], id2label: dict[int, str], *,
+                 log_space: bool = False, transitions: Sequence[Sequence[float]] | None = None,
+                 start: Sequence[float] | None = None, end: Sequence[float] | None = None) -> list[str | None]:
+    """The best *valid* BIO sequence over the characters that have a token.
 
-    Argmax per character can produce I-x after O (a fragment); here such paths are
-    impossible, so every span starts with B-. Characters without a token (None) are
-    skipped and filled afterwards by `fill_tokenless`. n characters × L² transitions:
-    11 labels → 121 steps per character.
+    `char_scores` are probabilities (log taken here) or, with `log_space`, emission scores
+    such as a CRF's logits; `transitions`/`start`/`end` add a CRF's learned scores. Argmax
+    per character can produce I-x after O (a fragment); here such paths are impossible.
+    Characters without a token (None) are skipped and filled later by `fill_tokenless`.
+    Cost: n characters × L² steps (L = 11 labels → 121).
     """
     import math
 
     labels = [id2label[i] for i in range(len(id2label))]
-    seen = [i for i, p in enumerate(char_probs) if p is not None]
+    n_lab = len(labels)
+    seen = [i for i, p in enumerate(char_scores) if p is not None]
     if not seen:
-        return [None] * len(char_probs)
+        return [None] * len(char_scores)
     neg = -1e9
-    logp = [[math.log(max(p, 1e-12)) for p in char_probs[i]] for i in seen]
-    score = [lp if allowed_transition("O", labels[j]) else neg for j, lp in enumerate(logp[0])]
+    ok = [[allowed_transition(a, b) for b in labels] for a in labels]
+    trans = [[(transitions[a][b] if transitions is not None else 0.0) if ok[a][b] else neg for b in range(n_lab)]
+             for a in range(n_lab)]
+    emit = [list(char_scores[i]) if log_space else [math.log(max(p, 1e-12)) for p in char_scores[i]] for i in seen]
+    score = [(emit[0][j] + (start[j] if start is not None else 0.0)) if allowed_transition("O", labels[j]) else neg
+             for j in range(n_lab)]
     back: list[list[int]] = []
-    for row in logp[1:]:
-        new, ptr = [], []
-        for j, lab in enumerate(labels):
-            best_k = max(range(len(labels)), key=lambda k: score[k] if allowed_transition(labels[k], lab) else neg)
-            ok = allowed_transition(labels[best_k], lab)
-            new.append((score[best_k] if ok else neg) + row[j])
-            ptr.append(best_k)
-        score, back = new, back + [ptr]
-    j = max(range(len(labels)), key=lambda k: score[k])
+    for row in emit[1:]:
+        ptr = [max(range(n_lab), key=lambda k, j=j: score[k] + trans[k][j]) for j in range(n_lab)]
+        score = [score[ptr[j]] + trans[ptr[j]][j] + row[j] for j in range(n_lab)]
+        back.append(ptr)
+    final = [score[j] + (end[j] if end is not None else 0.0) for j in range(n_lab)]
+    j = max(range(n_lab), key=lambda k: final[k])
     path = [j]
     for ptr in reversed(back):
         j = ptr[j]
         path.append(j)
     path.reverse()
-    out: list[str | None] = [None] * len(char_probs)
+    out: list[str | None] = [None] * len(char_scores)
     for i, j in zip(seen, path):
         out[i] = labels[j]
     return out
 
 
-def decode_probabilities(text: str, windows: Sequence[Window], probs: Sequence[Sequence[Sequence[float]]],
-                         id2label: dict[int, str]) -> list[Entity]:
-    """Entities from per-token label probabilities: each character takes the distribution of the
-    window where it sits farthest from an edge, then constrained (valid-BIO) Viterbi decoding.
-    An entity's score is the mean probability of its characters' chosen labels."""
-    char_probs = [probs[x[0]][x[1]] if x is not None else None for x in best_window_tokens(len(text), windows)]
-    raw = viterbi_tags(char_probs, id2label)
+def decode_probabilities(text: str, windows: Sequence[Window], logits: Sequence[Sequence[Sequence[float]]],
+                         id2label: dict[int, str], crf=None) -> list[Entity]:
+    """Entities from per-token label logits: each character takes the logits of the window where
+    it sits farthest from an edge, then valid-BIO Viterbi decoding — over log-probabilities, or
+    over the logits with a CRF's learned transitions when `crf` is given. An entity's score is
+    the mean softmax probability of its characters' chosen labels."""
+    import math
+
+    char_logits = [logits[x[0]][x[1]] if x is not None else None for x in best_window_tokens(len(text), windows)]
+
+    def softmax(v):
+        m = max(v)
+        e = [math.exp(x - m) for x in v]
+        s = sum(e)
+        return [x / s for x in e]
+
+    char_probs = [softmax(v) if v is not None else None for v in char_logits]
+    if crf is None:
+        raw = viterbi_tags(char_probs, id2label)
+    else:
+        raw = viterbi_tags(char_logits, id2label, log_space=True, transitions=crf.transitions.tolist(),
+                           start=crf.start.tolist(), end=crf.end.tolist())
     label2id = {v: k for k, v in id2label.items()}
     scores = [char_probs[i][label2id[t]] if t is not None else None for i, t in enumerate(raw)]
     return spans_to_entities(text, char_tags_to_spans(fill_tokenless(raw)), scores)

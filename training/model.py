@@ -58,11 +58,13 @@ class RelationHead(nn.Module):
 
 
 class JointModel(nn.Module):
-    def __init__(self, token_model: nn.Module, relation_head: RelationHead, relation_weight: float = 1.0):
+    def __init__(self, token_model: nn.Module, relation_head: RelationHead, relation_weight: float = 1.0,
+                 crf: nn.Module | None = None):
         super().__init__()
         self.token_model = token_model
         self.relation_head = relation_head
         self.relation_weight = relation_weight
+        self.crf = crf  # optional CRF over the token logits (training/crf.py); None: per-token cross-entropy
 
     def encode(self, input_ids, attention_mask):
         out = self.token_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
@@ -77,10 +79,14 @@ class JointModel(nn.Module):
         if labels is None:
             return out
         w = weight if weight is not None else torch.ones(input_ids.size(0), device=input_ids.device)
-        # token loss: mean over labelled tokens of each window, then weighted mean over windows
-        tok = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
-        mask = (labels != -100).float()
-        per_window = (tok * mask).sum(1) / mask.sum(1).clamp(min=1)
+        # token loss per window (CRF NLL, or cross-entropy averaged over labelled tokens), then a
+        # weighted mean over windows; the CRF's NLL is divided by length to stay on the same scale
+        mask = labels != -100
+        if self.crf is not None:
+            per_window = self.crf.nll(logits, labels, mask) / mask.sum(1).clamp(min=1)
+        else:
+            tok = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+            per_window = (tok * mask).sum(1) / mask.sum(1).clamp(min=1)
         loss = (per_window * w).sum() / w.sum()
         if "pair_logits" in out and pair_labels is not None:
             valid = (pair_labels >= 0).float()

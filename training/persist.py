@@ -3,6 +3,7 @@
     config.json, model.safetensors   the entity head (AutoModelForTokenClassification loads it alone)
     tokenizer.json, …                the tokenizer
     relation_head.safetensors        the relation head's weights
+    crf.safetensors                  the CRF's transition scores (only for models trained with crf: true)
     minzheng.json                    format version, label maps, relation-head config, decode
                                      settings, resolved training config, data, metrics, git hash
     schema.yaml                      the label schema the model was trained with
@@ -32,9 +33,12 @@ def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file:
     tokenizer.save_pretrained(out)
     save_file({k: v.contiguous() for k, v in model.relation_head.state_dict().items()},
               str(out / "relation_head.safetensors"))
+    if model.crf is not None:
+        save_file({k: v.contiguous() for k, v in model.crf.state_dict().items()}, str(out / "crf.safetensors"))
     shutil.copyfile(schema_file or config_path("schema.yaml"), out / "schema.yaml")
     write_json(out / "minzheng.json", {"format": FORMAT, "relation_head": model.relation_head.cfg.to_dict(),
-                                       "relation_weight": model.relation_weight, **info})
+                                       "relation_weight": model.relation_weight, "crf": model.crf is not None,
+                                       **info})
 
 
 def check_model_dir(path: str | Path) -> Path:
@@ -63,6 +67,14 @@ def load_model(path: str | Path) -> tuple[JointModel, object, Schema, dict, Deco
     tokenizer = AutoTokenizer.from_pretrained(p)
     head = RelationHead(RelationHeadConfig(**info["relation_head"]))
     head.load_state_dict(load_file(str(p / "relation_head.safetensors")))
-    model = JointModel(token_model, head, info.get("relation_weight", 1.0))
+    crf = None
+    if info.get("crf"):
+        from .crf import CRF
+
+        if not (p / "crf.safetensors").exists():
+            raise InputError(f"--model {path}: minzheng.json says the model has a CRF but crf.safetensors is missing")
+        crf = CRF(info["bio_labels"])
+        crf.load_state_dict(load_file(str(p / "crf.safetensors")))
+    model = JointModel(token_model, head, info.get("relation_weight", 1.0), crf)
     model.eval()
     return model, tokenizer, schema, info, DecodeSettings(**info.get("decode", {}))

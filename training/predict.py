@@ -33,16 +33,16 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
     if not windows:
         return out
     pad = tokenizer.pad_token_id
-    probs, hiddens = [], []
+    probs, hiddens = [], []  # per-token label logits, and last hidden states per window
     for i in range(0, len(windows), settings.batch_size):
         chunk = windows[i:i + settings.batch_size]
         t = max(len(w.input_ids) for w in chunk)
         ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in chunk])
         mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in chunk])
         logits, hidden = model.encode(ids, mask)
-        probs += logits.softmax(-1).tolist()
+        probs += logits.tolist()
         hiddens += list(hidden)
-    out.entities = decode_probabilities(text, windows, probs, id2label)
+    out.entities = decode_probabilities(text, windows, probs, id2label, crf=model.crf)
     cands = candidates(out, schema)
     if not cands:
         return out

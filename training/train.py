@@ -48,6 +48,7 @@ class TrainConfig:
     min_negatives: int = 4
     patience: int = 8
     relation_threshold: float = 0.5
+    crf: bool = False  # a CRF over the token logits instead of per-token cross-entropy
     seed: int = 13
     silver: SilverConfig = field(default_factory=SilverConfig)
 
@@ -100,7 +101,12 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
             cfg.base_model, num_labels=len(bio), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True)
     head = RelationHead(RelationHeadConfig(hidden_size=token_model.config.hidden_size,
                                            n_entity_labels=len(schema.entity_labels)))
-    return tokenizer, JointModel(token_model, head, cfg.relation_weight)
+    crf = None
+    if cfg.crf:
+        from .crf import CRF
+
+        crf = CRF(bio)
+    return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf)
 
 
 def train(cfg: TrainConfig, progress: bool = False) -> dict:
