@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import logging
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,7 @@ def pretrain(cfg: PretrainConfig, callbacks: list | None = None) -> dict:
     minutes = (time.monotonic() - started) / 60
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # Trainer's scratch folder; nothing is checkpointed
     losses = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     plot_curves(out / "pretrain_loss.png", {"MLM loss": losses}, "step", "loss", "Masked-language-model pretraining")
     summary = {
