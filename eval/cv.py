@@ -79,6 +79,7 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
             fold_preds = [tagger(Doc(d.id, d.text, meta=Meta())) for d in test]
             log.info("%s fold %d (%s): trained %.1f min, best epoch %d", variant.name, k, ",".join(held_out),
                      (time.monotonic() - started) / 60, info["best_epoch"])
+            (fold_dir / "train_dev.jsonl").unlink()  # a copy of gold, only needed while training
             if not cfg.keep_models:
                 shutil.rmtree(fold_dir / "model", ignore_errors=True)
         write_jsonl(fold_preds, done)
