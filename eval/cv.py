@@ -53,6 +53,7 @@ def fold_ids(ids: list[str], folds: int | None) -> list[list[str]]:
 
 def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[list[str]], out: Path) -> list[Doc]:
     from minzheng_ie.inference.tag import load_tagger
+    from minzheng_ie.training.report import write_json
     from minzheng_ie.training.train import TrainConfig, train
 
     preds: list[Doc] = []
@@ -77,8 +78,11 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
             info = train(tcfg)
             tagger = load_tagger(str(fold_dir / "model"))
             fold_preds = [tagger(Doc(d.id, d.text, meta=Meta())) for d in test]
+            minutes = (time.monotonic() - started) / 60
             log.info("%s fold %d (%s): trained %.1f min, best epoch %d", variant.name, k, ",".join(held_out),
-                     (time.monotonic() - started) / 60, info["best_epoch"])
+                     minutes, info["best_epoch"])
+            write_json(fold_dir / "fold.json", {"held_out": held_out, "training_minutes": round(minutes, 2),
+                                                "best_epoch": info["best_epoch"], "dev": info["data"]["dev"]})
             (fold_dir / "train_dev.jsonl").unlink()  # a copy of gold, only needed while training
             if not cfg.keep_models:
                 shutil.rmtree(fold_dir / "model", ignore_errors=True)
