@@ -133,6 +133,8 @@ def cv_markdown(summary: dict, labels: tuple[str, ...]) -> str:
     for v in cfg["variants"]:
         lines.append(f"- **{v['name']}**: " + ("the rule pre-annotator" if v["system"] == "rules" else
                                                 ", ".join(f"`{o}`" for o in v["overrides"]) or "the recipe as it is"))
-    lines += ["", "Minutes per variant: " + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()),
+    lines += ["", "Wall minutes spent by the run that wrote this table (0: every fold was reused from an earlier "
+              "run; each trained fold's time is in its fold.json): "
+              + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()),
               "", f"Produced by `mzie eval cv --config …` with output_dir `{cfg['output_dir']}`."]
     return "\n".join(lines) + "\n"
