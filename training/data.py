@@ -14,25 +14,20 @@ from minzheng_ie.annotation.record import Doc
 from minzheng_ie.annotation.schema import Schema
 
 from .codec import IGNORE, encode_doc
-from .pairs import candidates, gold_links
+from .pairs import candidates, gold_links, in_window
 
 
 def window_features(doc: Doc, tokenizer, label2id: dict[str, int], schema: Schema, *, max_length: int,
                     stride: int, negative_ratio: float, min_negatives: int, rng: random.Random,
                     weight: float = 1.0) -> list[dict]:
-    type_index = {lab: i for i, lab in enumerate(schema.entity_labels)}
     links = gold_links(doc)
     cands = candidates(doc, schema)
     feats = []
     for w in encode_doc(doc, tokenizer, label2id, max_length=max_length, stride=stride):
-        token_of = {c: t for t, c in enumerate(w.char_of_token) if c is not None}
         pos, neg = [], []
-        for c in cands:
-            toks = [token_of.get(c.head.start), token_of.get(c.head.end - 1),
-                    token_of.get(c.tail.start), token_of.get(c.tail.end - 1)]
-            if None in toks:
-                continue
-            item = (toks, [type_index[c.head.label], type_index[c.tail.label]], c.bucket)
+        for k, toks in in_window(cands, w.char_of_token):
+            c = cands[k]
+            item = (toks, list(c.types), c.bucket)
             (pos if (c.head.id, c.tail.id, c.relation) in links else neg).append(item)
         keep = max(min_negatives, int(negative_ratio * len(pos)))
         if negative_ratio >= 0 and len(neg) > keep:

@@ -38,11 +38,13 @@ class Candidate:
     tail: Entity
     relation: str  # the label a link would carry
     bucket: int
+    types: tuple[int, int]  # head and tail label positions in the schema's entity labels
 
 
 def candidates(doc: Doc, schema: Schema, entities: list[Entity] | None = None) -> list[Candidate]:
     ents = doc.entities if entities is None else entities
     sent = sentence_index(doc.text)
+    type_index = {lab: i for i, lab in enumerate(schema.entity_labels)}
     out = []
     for h in ents:
         for t in ents:
@@ -50,7 +52,21 @@ def candidates(doc: Doc, schema: Schema, entities: list[Entity] | None = None) -
                 continue
             rel = schema.relation_for(h.label, t.label)
             if rel is not None:
-                out.append(Candidate(h, t, rel, distance_bucket(h, t)))
+                out.append(Candidate(h, t, rel, distance_bucket(h, t), (type_index[h.label], type_index[t.label])))
+    return out
+
+
+def in_window(cands: list[Candidate], char_of_token: list[int | None]) -> list[tuple[int, list[int]]]:
+    """(index into `cands`, token positions [head start, head end, tail start, tail end]) for every
+    candidate whose four edge characters all have a token in this window. Training and
+    prediction both place pairs with this, so they cannot disagree on positions."""
+    token_of = {c: t for t, c in enumerate(char_of_token) if c is not None}
+    out = []
+    for k, c in enumerate(cands):
+        toks = [token_of.get(c.head.start), token_of.get(c.head.end - 1),
+                token_of.get(c.tail.start), token_of.get(c.tail.end - 1)]
+        if None not in toks:
+            out.append((k, toks))
     return out
 
 

@@ -12,7 +12,7 @@ from minzheng_ie.annotation.schema import Schema
 
 from .codec import decode_probabilities, encode
 from .model import JointModel
-from .pairs import candidates
+from .pairs import candidates, in_window
 
 
 @dataclass(frozen=True)
@@ -33,30 +33,24 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
     if not windows:
         return out
     pad = tokenizer.pad_token_id
-    probs, hiddens = [], []  # per-token label logits, and last hidden states per window
+    token_logits, hiddens = [], []  # per window: label logits per token, last hidden states
     for i in range(0, len(windows), settings.batch_size):
         chunk = windows[i:i + settings.batch_size]
         t = max(len(w.input_ids) for w in chunk)
         ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in chunk])
         mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in chunk])
         logits, hidden = model.encode(ids, mask)
-        probs += logits.tolist()
+        token_logits += logits.tolist()
         hiddens += list(hidden)
-    out.entities = decode_probabilities(text, windows, probs, id2label, crf=model.crf)
+    out.entities = decode_probabilities(text, windows, token_logits, id2label, crf=model.crf)
     cands = candidates(out, schema)
     if not cands:
         return out
     # each candidate is scored in the window where its tokens sit farthest from an edge
-    type_index = {lab: i for i, lab in enumerate(schema.entity_labels)}
     best: dict[int, tuple[int, int, list[int]]] = {}
     for w_i, w in enumerate(windows):
-        token_of = {c: t for t, c in enumerate(w.char_of_token) if c is not None}
         length = sum(w.attention_mask)
-        for k, c in enumerate(cands):
-            toks = [token_of.get(c.head.start), token_of.get(c.head.end - 1),
-                    token_of.get(c.tail.start), token_of.get(c.tail.end - 1)]
-            if None in toks:
-                continue
+        for k, toks in in_window(cands, w.char_of_token):
             margin = min(min(toks), length - 1 - max(toks))
             if k not in best or margin > best[k][0]:
                 best[k] = (margin, w_i, toks)
@@ -65,7 +59,7 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
         by_window.setdefault(w_i, []).append(k)
     for w_i, ks in by_window.items():
         toks = torch.tensor([best[k][2] for k in ks]).unsqueeze(0)
-        types = torch.tensor([[type_index[cands[k].head.label], type_index[cands[k].tail.label]] for k in ks]).unsqueeze(0)
+        types = torch.tensor([list(cands[k].types) for k in ks]).unsqueeze(0)
         dist = torch.tensor([cands[k].bucket for k in ks]).unsqueeze(0)
         probs = model.relation_head(hiddens[w_i].unsqueeze(0), toks, types, dist).sigmoid()[0].tolist()
         for k, p in zip(ks, probs):
