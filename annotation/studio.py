@@ -386,36 +386,29 @@ def _as_doc(task: dict, result: list, schema: Schema) -> Doc | None:
 
 
 def compare(human: Doc, model: Doc) -> list[Disagreement]:
-    """Where the model's prediction differs from the human annotation (strict spans, as in eval/spans.py)."""
-    from minzheng_ie.eval.spans import entity_set, relation_set
+    """Where the model's prediction differs from the human annotation: the error kinds of
+    eval/errors.py, folded into the four an annotator acts on (type, boundary, missed, extra)."""
+    from minzheng_ie.eval.errors import classify
+    from minzheng_ie.eval.spans import entity_spans, relation_keys
 
-    gold, pred = entity_set(human), entity_set(model)
-    only_gold = sorted(gold - pred)
-    only_pred = set(pred - gold)
     text = human.text
     out: list[Disagreement] = []
 
     def show(span: tuple[int, int, str]) -> str:
         return f"{span[2]} {text[span[0]:span[1]]!r} [{span[0]}:{span[1]}]"
 
-    for g in only_gold:
-        same_span = next((p for p in only_pred if p[:2] == g[:2]), None)
-        if same_span:
-            only_pred.discard(same_span)
-            out.append(Disagreement("type", f"annotator {show(g)}; model labelled it {same_span[2]}", g[0]))
-            continue
-        overlapping = sorted((p for p in only_pred if p[0] < g[1] and g[0] < p[1]),
-                             key=lambda p: (p[2] != g[2], abs(p[0] - g[0]) + abs(p[1] - g[1])))
-        if overlapping:
-            p = overlapping[0]
-            only_pred.discard(p)
+    for e in classify(human.id, entity_spans(human), entity_spans(model)):
+        g, p = e.gold, e.pred
+        if e.kind == "wrong_type":
+            out.append(Disagreement("type", f"annotator {show(g)}; model labelled it {p[2]}", g[0]))
+        elif e.kind == "missed":
+            out.append(Disagreement("missed", f"annotator {show(g)}; the model has nothing there", g[0]))
+        elif e.kind == "spurious":
+            out.append(Disagreement("extra", f"model {show(p)} (score {_score_of(model, p)}); the annotator has "
+                                             f"nothing there", p[0]))
+        else:  # too long, too short, shifted, or another label and span
             out.append(Disagreement("boundary", f"annotator {show(g)}; model {show(p)}", g[0]))
-            continue
-        out.append(Disagreement("missed", f"annotator {show(g)}; the model has nothing there", g[0]))
-    for p in sorted(only_pred):
-        out.append(Disagreement("extra", f"model {show(p)} (score {_score_of(model, p)}); the annotator has nothing there",
-                                p[0]))
-    gold_rel, pred_rel = relation_set(human), relation_set(model)
+    gold_rel, pred_rel = set(relation_keys(human)), set(relation_keys(model))
 
     def show_rel(r: tuple) -> str:
         return f"{text[r[0][0]:r[0][1]]!r} -{r[2]}-> {text[r[1][0]:r[1][1]]!r}"

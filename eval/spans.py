@@ -1,15 +1,29 @@
-"""The project's span scorer: strict entity and end-to-end relation P/R/F1.
+"""The project's span scorer: entity and end-to-end relation P/R/F1.
 
-Strict: an entity counts when start, end and label all match a gold entity; a relation
-counts when its label and both ends' spans and labels match a gold relation. Matching
-is on sets, so a duplicate prediction is one prediction.
+Views of an entity match (the names follow the MUC/SemEval tradition):
+- strict:  same start, end and label — the headline;
+- exact:   same start and end, any label;
+- type:    overlapping spans, same label;
+- partial: overlapping spans, any label.
+
+Matching is one-to-one: a gold entity is matched by at most one prediction, so a
+duplicated prediction is one true positive and one false positive (a system that says
+everything twice must not look better than one that says it once). Relations count end
+to end: the label and both ends' spans and labels must match a gold relation.
+
+Counts are kept per document and label (`per_document`), so intervals (bootstrap.py)
+and model comparison (compare.py) can resample documents from metrics.json alone.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 from minzheng_ie.annotation.record import Doc
+
+Span = tuple[int, int, str]  # start, end (exclusive), label
+VIEWS = ("strict", "exact", "type", "partial")
 
 
 @dataclass
@@ -28,73 +42,131 @@ class PRF:
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        # 2PR/(P+R) = 2tp/(2tp+fp+fn); 0 when there is nothing to find and nothing predicted
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
+
+    def add(self, tp: int = 0, fp: int = 0, fn: int = 0) -> None:
+        self.tp += tp
+        self.fp += fp
+        self.fn += fn
 
     def as_dict(self) -> dict:
         return {"precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
                 "tp": self.tp, "fp": self.fp, "fn": self.fn, "support": self.tp + self.fn}
 
 
-def entity_set(doc: Doc) -> set[tuple[int, int, str]]:
-    return {e.span for e in doc.entities}
+def entity_spans(doc: Doc) -> list[Span]:
+    return [e.span for e in doc.entities]
 
 
-def relation_set(doc: Doc) -> set[tuple]:
+def relation_keys(doc: Doc) -> list[tuple[Span, Span, str]]:
     by_id = doc.entity_by_id()
-    return {(by_id[r.head].span, by_id[r.tail].span, r.label) for r in doc.relations
-            if r.head in by_id and r.tail in by_id}
+    return [(by_id[r.head].span, by_id[r.tail].span, r.label) for r in doc.relations
+            if r.head in by_id and r.tail in by_id]
 
 
-def _score(gold: list[set], pred: list[set], label_of) -> tuple[dict[str, PRF], PRF]:
-    per: dict[str, PRF] = {}
-    total = PRF()
-    for g, p in zip(gold, pred):
+def overlaps(a: Span, b: Span) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _same(view: str) -> Callable[[Span, Span], bool]:
+    return {"strict": lambda g, p: g == p,
+            "exact": lambda g, p: g[:2] == p[:2],
+            "type": lambda g, p: g[2] == p[2] and overlaps(g, p),
+            "partial": overlaps}[view]
+
+
+def match(gold: list, pred: list, same: Callable) -> tuple[list[int | None], list[bool]]:
+    """One-to-one matching: for each prediction (in order) the index of the gold item it
+    matches, or None; and for each gold item whether it was matched. Exact matches are
+    taken first, so a loose view never steals a gold item from an exact prediction."""
+    pred_to_gold: list[int | None] = [None] * len(pred)
+    used = [False] * len(gold)
+    for exact_pass in (True, False):
+        for i, p in enumerate(pred):
+            if pred_to_gold[i] is not None:
+                continue
+            for j, g in enumerate(gold):
+                if not used[j] and (g == p if exact_pass else same(g, p)):
+                    pred_to_gold[i], used[j] = j, True
+                    break
+    return pred_to_gold, used
+
+
+def count(gold: list, pred: list, label_of: Callable, same: Callable | None = None) -> dict[str, list[int]]:
+    """label → [tp, fp, fn] for one document; `same` None means equality (the strict view).
+    A true positive is booked under the gold label."""
+    out: dict[str, list[int]] = {}
+    if same is None:  # equality: one-to-one matching is a multiset intersection
+        g, p = Counter(gold), Counter(pred)
         for item in g | p:
-            s = per.setdefault(label_of(item), PRF())
-            if item in g and item in p:
-                s.tp += 1; total.tp += 1
-            elif item in p:
-                s.fp += 1; total.fp += 1
-            else:
-                s.fn += 1; total.fn += 1
+            tp = min(g[item], p[item])
+            c = out.setdefault(label_of(item), [0, 0, 0])
+            c[0] += tp; c[1] += p[item] - tp; c[2] += g[item] - tp
+        return out
+    pred_to_gold, used = match(gold, pred, same)
+    for p, j in zip(pred, pred_to_gold):
+        out.setdefault(label_of(p if j is None else gold[j]), [0, 0, 0])[0 if j is not None else 1] += 1
+    for g, u in zip(gold, used):
+        if not u:
+            out.setdefault(label_of(g), [0, 0, 0])[2] += 1
+    return out
+
+
+def totals(per_doc: list[dict[str, list[int]]], labels: tuple[str, ...] = ()) -> tuple[dict[str, PRF], PRF]:
+    per = {lab: PRF() for lab in labels}
+    total = PRF()
+    for counts in per_doc:
+        for lab, (tp, fp, fn) in counts.items():
+            per.setdefault(lab, PRF()).add(tp, fp, fn)
+            total.add(tp, fp, fn)
     return per, total
+
+
+def section(per_doc: list[dict[str, list[int]]], labels: tuple[str, ...]) -> dict:
+    per, total = totals(per_doc, labels)
+    vals = [s.f1 for s in per.values()]
+    return {"micro": total.as_dict(), "macro_f1": round(sum(vals) / len(vals), 4) if vals else 0.0,
+            "per_label": {k: v.as_dict() for k, v in sorted(per.items())}}
+
+
+def pair_docs(gold_docs: list[Doc], pred_docs: list[Doc]) -> tuple[list[tuple[Doc, Doc]], list[str], list[str]]:
+    """(gold, prediction) by document id; a gold document without a prediction gets an empty one."""
+    pred_by_id = {d.id: d for d in pred_docs}
+    missing = [g.id for g in gold_docs if g.id not in pred_by_id]
+    gold_ids = {g.id for g in gold_docs}
+    extra = [p.id for p in pred_docs if p.id not in gold_ids]
+    return [(g, pred_by_id.get(g.id, Doc(g.id, g.text))) for g in gold_docs], missing, extra
 
 
 def score(gold_docs: list[Doc], pred_docs: list[Doc], entity_labels: tuple[str, ...] = (),
           relation_labels: tuple[str, ...] = ()) -> dict:
     """Scores of predictions against gold, matched by document id. A gold document with
     no prediction counts as all missed and is listed; predictions for unknown documents are listed."""
-    pred_by_id = {d.id: d for d in pred_docs}
-    missing = [g.id for g in gold_docs if g.id not in pred_by_id]
-    gold_ids = {g.id for g in gold_docs}
-    extra = [p.id for p in pred_docs if p.id not in gold_ids]
-    pairs = [(g, pred_by_id.get(g.id, Doc(g.id, g.text))) for g in gold_docs]
-    ent_per, ent_total = _score([entity_set(g) for g, _ in pairs], [entity_set(p) for _, p in pairs], lambda x: x[2])
-    rel_per, rel_total = _score([relation_set(g) for g, _ in pairs], [relation_set(p) for _, p in pairs],
-                                lambda x: x[2])
-    for lab in entity_labels:
-        ent_per.setdefault(lab, PRF())
-    for lab in relation_labels:
-        rel_per.setdefault(lab, PRF())
-
-    def macro(per: dict[str, PRF]) -> float:
-        vals = [s.f1 for s in per.values()]
-        return round(sum(vals) / len(vals), 4) if vals else 0.0
-
+    pairs, missing, extra = pair_docs(gold_docs, pred_docs)
+    label = lambda x: x[2]  # noqa: E731 — the label is the third field of spans and relation keys
+    ent_docs = [count(entity_spans(g), entity_spans(p), label) for g, p in pairs]
+    rel_docs = [count(relation_keys(g), relation_keys(p), label) for g, p in pairs]
+    views = {}
+    for view in VIEWS:
+        per_doc = ent_docs if view == "strict" else [
+            count(entity_spans(g), entity_spans(p), label, _same(view)) for g, p in pairs]
+        views[view] = totals(per_doc)[1].as_dict()
+    entities = section(ent_docs, entity_labels)
+    entities["views"] = views
     return {
         "documents": len(gold_docs),
         "missing_predictions": missing,
         "unmatched_predictions": extra,
-        "entities": {"micro": ent_total.as_dict(), "macro_f1": macro(ent_per),
-                     "per_label": {k: v.as_dict() for k, v in sorted(ent_per.items())}},
-        "relations": {"micro": rel_total.as_dict(), "macro_f1": macro(rel_per),
-                      "per_label": {k: v.as_dict() for k, v in sorted(rel_per.items())}},
+        "entities": entities,
+        "relations": section(rel_docs, relation_labels),
         "gold_counts": dict(Counter(e.label for g in gold_docs for e in g.entities)),
+        "per_document": {g.id: {"entities": e, "relations": r} for (g, _), e, r in zip(pairs, ent_docs, rel_docs)},
     }
 
 
 def metrics_markdown(m: dict, title: str) -> str:
+    """The strict tables; report.py adds intervals, views and error analysis around them."""
     lines = [f"# {title}", "", f"{m['documents']} gold documents."]
     if m["missing_predictions"]:
         lines.append(f"No prediction for: {', '.join(m['missing_predictions'])} (counted as all missed).")

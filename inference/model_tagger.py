@@ -17,10 +17,20 @@ class ModelTagger:
         self.model_version = f"{self.path.name}@{git}" if git else self.path.name
 
     def __call__(self, doc: Doc) -> Doc:
+        from minzheng_ie.annotation.furniture import drop_furniture
+        from minzheng_ie.annotation.normalize import normalise_doc
         from minzheng_ie.annotation.rules.meta import document_fields
         from minzheng_ie.training.predict import predict_doc
 
         out = predict_doc(self.model, self.tokenizer, Doc(doc.id, doc.text, meta=doc.meta), self.schema,
                           self.id2label, self.settings)
+        drop_furniture(out)  # page furniture (打印 收藏, 扫一扫…) is never tagged
         document_fields(out)
-        return out
+        return normalise_doc(out)
+
+    def link(self, doc: Doc) -> Doc:
+        """Relations between the entities already in `doc` (evaluation given gold entities)."""
+        from minzheng_ie.training.predict import predict_doc
+
+        return predict_doc(self.model, self.tokenizer, doc, self.schema, self.id2label, self.settings,
+                           entities=doc.entities)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from minzheng_ie.annotation.record import Doc, Relation
+from minzheng_ie.annotation.record import Doc, Entity, Relation
 from minzheng_ie.annotation.schema import Schema
 
 from .codec import decode_probabilities, encode
@@ -25,7 +25,9 @@ class DecodeSettings:
 
 @torch.inference_mode()
 def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label: dict[int, str],
-                settings: DecodeSettings = DecodeSettings()) -> Doc:
+                settings: DecodeSettings = DecodeSettings(), entities: list[Entity] | None = None) -> Doc:
+    """Entities and relations for `doc.text`; with `entities` given, only relations are
+    predicted, between those entities (relation scores given gold entities)."""
     model.eval()
     text = doc.text
     out = Doc(doc.id, text, meta=doc.meta)
@@ -42,7 +44,8 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
         logits, hidden = model.encode(ids, mask)
         token_logits += logits.tolist()
         hiddens += list(hidden)
-    out.entities = decode_probabilities(text, windows, token_logits, id2label, crf=model.crf)
+    out.entities = (decode_probabilities(text, windows, token_logits, id2label, crf=model.crf) if entities is None
+                    else [Entity(e.start, e.end, e.label, e.text, e.id) for e in entities])
     cands = candidates(out, schema)
     if not cands:
         return out
@@ -66,5 +69,6 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
             if p >= settings.relation_threshold:
                 c = cands[k]
                 out.relations.append(Relation(c.head.id, c.tail.id, c.relation, p))
-    out.relations.sort(key=lambda r: (int(r.head[1:]), int(r.tail[1:])))
+    order = {e.id: i for i, e in enumerate(sorted(out.entities, key=lambda e: e.span))}
+    out.relations.sort(key=lambda r: (order[r.head], order[r.tail]))
     return out
