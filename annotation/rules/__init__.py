@@ -67,6 +67,17 @@ class RuleTagger:
         out = Doc(doc.id, text, meta=doc.meta)
         for start, end, label, score in merge_region_qualified(text, resolve(cands)):
             out.add(start, end, label, score=score)
+        # furniture and normalize read this package's modules, so they are imported here, not at the top
+        from minzheng_ie.annotation.furniture import drop_furniture
+        from minzheng_ie.annotation.normalize import normalise_doc
+
+        drop_furniture(out)  # page furniture (打印 收藏, 扫一扫…) is never tagged
         out.relations = find_relations(text, out.entities, self.schema)
         document_fields(out)
+        return normalise_doc(out)
+
+    def link(self, doc: Doc) -> Doc:
+        """Relations between the entities already in `doc` (evaluation given gold entities)."""
+        out = Doc(doc.id, doc.text, entities=list(doc.entities), meta=doc.meta)
+        out.relations = find_relations(doc.text, out.entities, self.schema)
         return out
