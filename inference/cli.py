@@ -2,29 +2,63 @@
 from __future__ import annotations
 
 import argparse
+from typing import Iterable, Iterator
+
+from .outputs import FORMATS
+from .tag import DEFAULT_MAX_CHARS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tag", help="tag reports: files, folders, globs, .jsonl or - (stdin)")
+    p = sub.add_parser("tag", help="tag reports: files, folders, globs, .jsonl or - (stdin)",
+                       description="Tag reports. Rerunning the same command resumes: documents already in the "
+                                   "output with the same text and model are skipped.")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("-o", "--out", required=True, help="output file (jsonl, label-studio) or folder (markup)")
+    p.add_argument("-o", "--out", required=True,
+                   help="output file (jsonl, label-studio) or folder (csv, parquet, markup)")
     p.add_argument("--model", default="rules", help="'rules' (the rule tagger, default) or a model folder")
-    p.add_argument("--format", choices=["jsonl", "label-studio", "markup"], default="jsonl")
+    p.add_argument("--format", choices=FORMATS, default="jsonl",
+                   help="jsonl: records; csv/parquet: mentions, relations and facts tables; "
+                        "label-studio: tasks with predictions; markup: inline .ann files")
+    p.add_argument("--max-chars", type=_count, default=DEFAULT_MAX_CHARS, metavar="N",
+                   help=f"report documents longer than N characters instead of tagging them "
+                        f"(default {DEFAULT_MAX_CHARS:,}; 0: no limit)")
     p.set_defaults(func=cmd_tag)
 
 
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of characters (0 for no limit)")
+    return n
+
+
 def progress_bar(args: argparse.Namespace):
-    """A tqdm bar over documents, unless --quiet."""
+    """A tqdm bar over documents with characters per second beside it, unless --quiet."""
     if args.quiet:
         return None
-    from functools import partial
 
-    from tqdm.auto import tqdm
+    def bar(items: Iterable) -> Iterator:
+        from tqdm.auto import tqdm
 
-    return partial(tqdm, unit="doc", desc="tagging")
+        chars = 0
+        with tqdm(unit="doc", desc="tagging") as pbar:
+            for item in items:
+                yield item
+                # counted when the caller asks for the next item, i.e. once this one is tagged
+                chars += len(getattr(item, "text", ""))
+                pbar.update(1)
+                elapsed = pbar.format_dict["elapsed"]
+                if elapsed > 0:
+                    pbar.set_postfix_str(f"{chars / elapsed:,.0f} chars/s", refresh=False)
+
+    return bar
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
     from .tag import tag_inputs
 
-    return tag_inputs(args.inputs, args.out, model=args.model, fmt=args.format, progress=progress_bar(args))
+    return tag_inputs(args.inputs, args.out, model=args.model, fmt=args.format, progress=progress_bar(args),
+                      max_chars=args.max_chars)

@@ -1,20 +1,55 @@
 """Batch tagging: read inputs, tag each document, write records; a bad document never stops the batch.
 
 `--model rules` runs the rule pre-annotator through this same path; a trained model
-directory plugs in behind the same `Tagger` interface.
+directory plugs in behind the same `Tagger` interface. What each --format writes is
+in `outputs.py`.
+
+Resuming. Every output keeps its records JSONL (the output itself for jsonl; a
+companion file or `OUT/records.jsonl` otherwise), and each record carries
+`meta.content_hash` (sha256 of the text, UTF-8) and `meta.model_version`.
+
+  * At start, the records file and the work file `*.partial.jsonl` left by an unfinished
+    run are read; a last line cut short by a kill is ignored (and cut off the file).
+  * A document is known by its id (what the reader names it: path under the input
+    folder, file stem, or JSONL id). When a record with that id has the same content
+    hash and model version, the document is skipped; otherwise it is tagged and its
+    record replaces the old one in place, so no id appears twice.
+  * Each new record is appended to the work file and flushed at once, so a kill loses
+    at most the document being tagged.
+  * At the end every output file is rewritten from all records (this run's inputs in
+    input order, then earlier records of documents not in this run), each atomically
+    (temp file + rename); the records file goes last, then the work file is removed.
+
+A kill at any moment therefore leaves each output file either as it was or complete,
+and the work file holds whatever the final files do not yet; rerunning the same
+command picks up from there. Records are only added or replaced, never dropped: a
+document that fails keeps its earlier record, and is listed in the errors file.
+
+The output must lie outside the input folders: its records, work and errors files are
+JSONL, which the reader would take for reports on the next run. That is checked at start.
 """
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import IO, Callable, Iterable, Iterator, Protocol
 
 from minzheng_ie.annotation.errors import InputError
 from minzheng_ie.annotation.readers import ReadFailure, read_inputs
-from minzheng_ie.annotation.record import Doc, write_jsonl, write_text_atomic
+from minzheng_ie.annotation.record import Doc, dumps, read_jsonl, write_jsonl, write_text_atomic
+
+from .outputs import OutputPaths, output_paths, write_outputs
 
 log = logging.getLogger(__name__)
+
+# The rule tagger handles about 50k characters a second and its memory grows with the
+# matches; a report is rarely over 100k characters. Longer inputs are usually several
+# reports concatenated or not reports at all, so they are reported instead of tagged.
+DEFAULT_MAX_CHARS = 2_000_000
 
 
 class Tagger(Protocol):
@@ -38,51 +73,205 @@ def load_tagger(model: str) -> Tagger:
 Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one
 
 
-def tag_docs(results: Iterator[Doc | ReadFailure], tagger: Tagger, progress: Progress | None = None
-             ) -> tuple[list[Doc], list[ReadFailure]]:
+def content_hash(text: str) -> str:
+    # surrogatepass: a lone surrogate from a JSON input still hashes instead of failing
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _source(doc: Doc) -> str:
+    return str(doc.meta.extra.get("file", doc.id))
+
+
+def size_failure(doc: Doc, max_chars: int | None) -> ReadFailure | None:
+    if max_chars and len(doc.text) > max_chars:
+        return ReadFailure(_source(doc), f"{len(doc.text):,} characters, over the --max-chars limit of "
+                                         f"{max_chars:,}; split the document or raise --max-chars")
+    return None
+
+
+def tag_one(doc: Doc, tagger: Tagger) -> Doc | ReadFailure:
+    """The tagged record, or a failure naming the document; a failing document never stops a batch."""
+    try:
+        out = tagger(doc)
+    except Exception as exc:  # any tagger error (rules or model) is this document's, not the batch's
+        log.warning("failed to tag %s: %s: %s", doc.id, type(exc).__name__, exc)
+        log.debug("traceback for %s", doc.id, exc_info=True)
+        return ReadFailure(_source(doc), f"tagging failed ({type(exc).__name__}: {exc})")
+    out.meta.extra["model_version"] = tagger.model_version
+    out.meta.extra["content_hash"] = content_hash(out.text)
+    return out
+
+
+def tag_docs(results: Iterable[Doc | ReadFailure], tagger: Tagger, progress: Progress | None = None,
+             max_chars: int | None = DEFAULT_MAX_CHARS) -> tuple[list[Doc], list[ReadFailure]]:
+    """Tag everything in memory (no output files): (records, failures)."""
     done, failed = [], []
     for res in (progress or iter)(results):
+        if isinstance(res, Doc):
+            res = size_failure(res, max_chars) or tag_one(res, tagger)
         if isinstance(res, ReadFailure):
             log.warning("skipped %s: %s", res.source, res.reason)
             failed.append(res)
-            continue
-        try:
-            doc = tagger(res)
-        except (ValueError, RuntimeError, MemoryError) as exc:  # one document's failure is reported, not fatal
-            log.warning("failed to tag %s: %s", res.id, exc)
-            failed.append(ReadFailure(str(res.meta.extra.get("file", res.id)), f"tagging failed: {exc}"))
-            continue
-        doc.meta.extra["model_version"] = tagger.model_version
-        done.append(doc)
+        else:
+            done.append(res)
     return done, failed
 
 
-def tag_inputs(inputs: list[str], out: str | Path, model: str = "rules", fmt: str = "jsonl",
-               progress: Progress | None = None) -> int:
-    """Tag and write; exit status 0 when every document was tagged, 1 when some failed."""
-    from minzheng_ie.annotation import markup
-    from minzheng_ie.annotation.labelstudio import write_tasks
+# -- resumable batches ---------------------------------------------------------------------
 
-    tagger = load_tagger(model)
-    docs, failed = tag_docs(read_inputs(inputs), tagger, progress)
-    out = Path(out)
-    if fmt == "jsonl":
-        write_jsonl(docs, out)
-    elif fmt == "label-studio":
-        write_tasks(docs, out, tagger.model_version)
-    elif fmt == "markup":
-        out.mkdir(parents=True, exist_ok=True)
-        for d in docs:
-            write_text_atomic(out / f"{d.id.replace('/', '__')}.ann", markup.to_markup(d))
-    else:
-        raise InputError(f"--format {fmt!r}: choose jsonl, label-studio or markup")
-    errors_path = out.with_name(out.name + ".errors.jsonl") if fmt != "markup" else out / "errors.jsonl"
+@dataclass
+class BatchResult:
+    paths: OutputPaths
+    records: int = 0  # in the output now
+    tagged: int = 0  # this run
+    skipped: int = 0  # already in the output with the same text and model
+    failed: list[ReadFailure] = field(default_factory=list)
+
+
+def read_partial(path: Path) -> list[Doc]:
+    """Records from a work file; an unfinished last line (a kill mid-write) is ignored and cut off."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    complete = data.rfind(b"\n") + 1
+    if complete < len(data):
+        log.info("%s: ignoring an unfinished last line left by a stopped run", path)
+        with path.open("r+b") as fh:  # so the next appended record starts on a line of its own
+            fh.truncate(complete)
+    docs = []
+    for lineno, line in enumerate(data[:complete].split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            docs.append(Doc.from_json(json.loads(line.decode("utf-8")), f"{path}:{lineno}"))
+        except (UnicodeDecodeError, json.JSONDecodeError, InputError) as exc:
+            # only this run's own writes are here; a damaged line just means that document is tagged again
+            log.warning("%s:%d: unreadable record ignored (%s); that document will be tagged again", path, lineno, exc)
+    return docs
+
+
+def load_records(paths: OutputPaths) -> dict[str, Doc]:
+    """id → record from earlier runs: the finished records, then the newer work file over them."""
+    records: dict[str, Doc] = {}
+    if paths.records.exists():
+        try:
+            for d in read_jsonl(paths.records):
+                records[d.id] = d
+        except InputError as exc:
+            raise InputError(f"{exc}. {paths.records} is not a records file written by `mzie tag`; "
+                             f"choose another -o or move it away") from exc
+    for d in read_partial(paths.partial):
+        records[d.id] = d
+    return records
+
+
+def is_done(old: Doc | None, doc: Doc, model_version: str) -> bool:
+    return (old is not None and old.meta.extra.get("model_version") == model_version
+            and old.meta.extra.get("content_hash") == doc.meta.extra["content_hash"])
+
+
+def check_apart(inputs: list[str], paths: OutputPaths) -> None:
+    """Refuse an output the reader would pick up as input on the next run (its records, work file and
+    errors file are all .jsonl, which the reader takes for reports)."""
+    own = [paths.out, paths.records, paths.partial, paths.errors]
+    for item in inputs:
+        if item == "-":
+            continue
+        p = Path(item)
+        if p.is_dir():
+            if any(o.resolve().is_relative_to(p.resolve()) for o in own):
+                raise InputError(f"-o {paths.out} is inside the input folder {item}, so its records would be read "
+                                 f"back as reports; write the output outside the input folders")
+            continue
+        matches = [p] if p.is_file() else [Path(m) for m in glob.glob(item, recursive=True)]
+        for m in matches:
+            if paths.owns(m):
+                raise InputError(f"{m} is both an input and part of the output -o {paths.out}; "
+                                 f"write the output elsewhere")
+
+
+def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "jsonl",
+              progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS) -> BatchResult:
+    """Tag what is not done yet, then write every output file; see the module docstring."""
+    paths = output_paths(out, fmt)
+    check_apart(inputs, paths)
+    records = load_records(paths)
+    result = BatchResult(paths)
+    order: list[str] = []  # this run's document ids, in input order
+    version = tagger.model_version
+    if records:
+        log.info("%s: %d record(s) from earlier runs", paths.records, len(records))
+
+    def pending(results: Iterable[Doc | ReadFailure]) -> Iterator[Doc | ReadFailure]:
+        """What needs work: read failures, oversized documents, and documents not done yet."""
+        for res in results:
+            if isinstance(res, ReadFailure):
+                yield res
+                continue
+            order.append(res.id)
+            too_big = size_failure(res, max_chars)
+            if too_big:
+                yield too_big
+                continue
+            res.meta.extra["content_hash"] = content_hash(res.text)
+            if is_done(records.get(res.id), res, version):
+                result.skipped += 1
+                continue
+            yield res
+
+    work: IO[str] | None = None
+    stream = (progress or iter)(pending(read_inputs(inputs)))
+    try:
+        for res in stream:
+            if isinstance(res, Doc):
+                res = tag_one(res, tagger)
+            if isinstance(res, ReadFailure):
+                log.warning("skipped %s: %s", res.source, res.reason)
+                result.failed.append(res)
+                continue
+            if work is None:  # opened on first use: a run with nothing new leaves no work file behind
+                paths.partial.parent.mkdir(parents=True, exist_ok=True)
+                work = paths.partial.open("a", encoding="utf-8", newline="\n")
+            work.write(dumps(res) + "\n")
+            work.flush()
+            records[res.id] = res
+            result.tagged += 1
+    except KeyboardInterrupt:
+        log.warning("interrupted after %d new record(s), kept in %s; rerun the same command to resume",
+                    result.tagged, paths.partial)
+        raise
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:  # a progress bar closes itself when its generator is closed
+            close()
+        if work is not None:
+            work.close()
+
+    seen = set(order)
+    docs = [records[i] for i in order if i in records] + [d for i, d in records.items() if i not in seen]
+    write_outputs(docs, paths)
+    write_jsonl(docs, paths.records)  # last: until it is in place, the work file still holds the new records
+    paths.partial.unlink(missing_ok=True)
+    write_errors(result.failed, paths.errors)
+    result.records = len(docs)
+    return result
+
+
+def write_errors(failed: list[ReadFailure], path: Path) -> None:
     if failed:
-        write_text_atomic(errors_path, "".join(
+        write_text_atomic(path, "".join(
             json.dumps({"source": f.source, "reason": f.reason}, ensure_ascii=False) + "\n" for f in failed))
-        log.warning("%d document(s) failed; reasons in %s", len(failed), errors_path)
-    elif errors_path.exists():
-        errors_path.unlink()
-    n_ent = sum(len(d.entities) for d in docs)
-    log.info("tagged %d document(s), %d entities → %s", len(docs), n_ent, out)
-    return 1 if failed else 0
+        log.warning("%d document(s) failed; reasons in %s", len(failed), path)
+    elif path.exists():  # the last run's failures are fixed or gone
+        path.unlink()
+
+
+def tag_inputs(inputs: list[str], out: str | Path, model: str = "rules", fmt: str = "jsonl",
+               progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS) -> int:
+    """Tag and write; exit status 0 when every document was tagged, 1 when some failed."""
+    output_paths(out, fmt)  # a wrong --format or -o fails before the model loads
+    tagger = load_tagger(model)  # a missing or incomplete model fails here, before any input is read
+    r = run_batch(inputs, out, tagger, fmt, progress, max_chars)
+    log.info("%s: %d record(s); tagged %d, skipped %d already done, %d failed", r.paths.out, r.records,
+             r.tagged, r.skipped, len(r.failed))
+    return 1 if r.failed else 0
