@@ -568,12 +568,12 @@ def normalise_entity(text: str, label: str, *, jurisdiction: str | None = None) 
 
 def _context_qualifier(text: str, start: int, end: int) -> str | None:
     """约/超过/不少于 … right before the span, 左右/以上 … right after it (outside by the spec)."""
-    before = text[max(0, start - 4):start].rstrip()
+    before = simplified_shadow(text[max(0, start - 4):start]).rstrip()  # 約, 超過, 不少於 read as simplified
     if not before.endswith(_NOT_QUALIFIER):
         for word, q in _QUALIFIER_BEFORE:
             if before.endswith(word):
                 return q
-    after = text[end:end + 4].lstrip()
+    after = simplified_shadow(text[end:end + 4]).lstrip()
     return next((q for word, q in _QUALIFIER_AFTER if after.startswith(word)), None)
 
 

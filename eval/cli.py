@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", help="report folder: metrics.json, report.md, errors.html, PNG plots")
     p.add_argument("--gold-values", help="gold normalised values (JSONL of doc, start, end, label, value), e.g. "
                                          "annotation/data/gold/values.jsonl; enables the value scores")
+    p.add_argument("--script", choices=["as-is", "traditional"], default="as-is",
+                   help="traditional: score on an OpenCC traditional-script copy of the gold (same offsets), "
+                        "to measure the script gap")
     p.add_argument("--title", default=None)
     p.add_argument("--samples", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
     p.set_defaults(func=cmd_eval)
@@ -77,6 +80,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     gold = load_docs(args.gold)
     if args.gold_values:
         attach_gold_values(gold, args.gold_values)
+    if args.script == "traditional":
+        from minzheng_ie.annotation.rules.script import traditional_copy
+
+        gold = [traditional_copy(g, suffix="") for g in gold]
     out = Path(args.out)
     linker = None
     if args.predictions:
@@ -91,6 +98,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = evaluate(gold, preds, load_schema(), linker=linker, samples=args.samples)
     source = f"--predictions {args.predictions}" if args.predictions else f"--model {args.model}"
     values = f" --gold-values {args.gold_values}" if args.gold_values else ""
+    values += " --script traditional" if args.script == "traditional" else ""
     metrics.update(command=f"mzie eval --gold {args.gold}{values} {source} -o {args.out}", system=system,
                    gold=args.gold)
     title = args.title or f"{system} against {args.gold}"

@@ -1,13 +1,104 @@
-"""A trained model directory behind the `Tagger` interface (Doc → Doc), like the rule tagger."""
+"""A trained model directory behind the `Tagger` interface (Doc → Doc), like the rule tagger.
+
+Long documents are cut at sentence ends into segments of at most SEGMENT_CHARS and
+tagged segment by segment, so memory stays flat in document length: a 5 MB report
+holds one segment's windows and hidden states at a time, never the whole document's.
+Nothing is lost at a cut: entities never contain a sentence end, and relations link
+mentions of one sentence (the spec's rule, and the only candidates the head scores).
+
+`tag_batch` tags several documents together so short ones share batches of windows.
+
+Runtimes (bench/RESULTS.md has the measurements behind the choice):
+- torch: the model as trained, fp32;
+- onnx: the encoder exported to ONNX and run by ONNX Runtime (the `onnx` extra), the
+  heads and decoding unchanged — faster at identical entities;
+- int8: dynamic int8 quantisation of the linear layers — faster, but a few entities change.
+"""
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.annotation.record import Doc, Entity, Relation
+
+log = logging.getLogger(__name__)
+
+# 8,000 characters ≈ 42 windows of 256 tokens (stride 64): hidden states of 42 × 256 × 256
+# floats ≈ 11 MB for the small encoder, 32 MB for a base-size one.
+SEGMENT_CHARS = 8000
+SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+
+
+def segments(text: str, limit: int = SEGMENT_CHARS) -> list[tuple[int, int]]:
+    """Half-open (start, end) pieces covering `text`, each ≤ limit, cut after a sentence end
+    where there is one (a sentence longer than `limit` is cut where it must be)."""
+    out, start = [], 0
+    while len(text) - start > limit:
+        cut = max((m.end() for m in SENTENCE_END.finditer(text, start, start + limit)), default=start + limit)
+        out.append((start, cut))
+        start = cut
+    out.append((start, len(text)))
+    return out
+
+
+def shifted(doc: Doc, offset: int, prefix: str) -> tuple[list[Entity], list[Relation]]:
+    """A segment's entities and relations in the whole document's offsets, with ids unique in it."""
+    ids = {e.id: f"{prefix}{e.id}" for e in doc.entities}
+    ents = [Entity(e.start + offset, e.end + offset, e.label, e.text, ids[e.id], e.score, e.value)
+            for e in doc.entities]
+    rels = [Relation(ids[r.head], ids[r.tail], r.label, r.score) for r in doc.relations]
+    return ents, rels
+
+
+def onnx_encoder(model):
+    """(ids, mask) → (token logits, hidden states) through ONNX Runtime: the model's encoder is
+    exported once, to a temporary file, when the tagger loads (a few seconds)."""
+    import os
+    import tempfile
+
+    import torch
+
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise InputError("--runtime onnx needs ONNX Runtime: pip install 'minzheng-ie[onnx]' "
+                         "(or use --runtime torch)") from exc
+
+    class Encode(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids, mask):
+            return self.inner.encode(ids, mask)
+
+    fd, path = tempfile.mkstemp(suffix=".onnx")
+    os.close(fd)
+    try:
+        ids = torch.ones(2, 16, dtype=torch.long)
+        axes = {0: "batch", 1: "tokens"}
+        # the TorchScript exporter: no extra packages, and the BERT graph exports cleanly
+        torch.onnx.export(Encode(model), (ids, torch.ones_like(ids)), path, input_names=["ids", "mask"],
+                          output_names=["logits", "hidden"], dynamo=False,
+                          dynamic_axes={"ids": axes, "mask": axes, "logits": axes, "hidden": axes})
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    finally:
+        os.unlink(path)  # the session holds the graph in memory
+
+    def encode(ids, mask):
+        logits, hidden = session.run(None, {"ids": ids.numpy(), "mask": mask.numpy()})
+        return torch.from_numpy(logits), torch.from_numpy(hidden)
+
+    return encode
 
 
 class ModelTagger:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, segment_chars: int = SEGMENT_CHARS, batch_chars: int = 32_000,
+                 runtime: str = "torch"):
         from minzheng_ie.training.persist import load_model
 
         self.path = Path(path)
@@ -15,18 +106,59 @@ class ModelTagger:
         self.id2label = dict(enumerate(self.info["bio_labels"]))
         git = (self.info.get("git") or "")[:12]
         self.model_version = f"{self.path.name}@{git}" if git else self.path.name
+        self.segment_chars = segment_chars
+        self.batch_chars = batch_chars  # characters predicted together by tag_batch
+        self.encoder = None  # None: the torch model's own encode
+        if runtime == "int8":
+            import torch
+
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif runtime == "onnx":
+            self.encoder = onnx_encoder(self.model)
+        elif runtime != "torch":
+            raise InputError(f"--runtime {runtime!r}: choose torch, onnx or int8")
+        if runtime != "torch":
+            self.model_version += f"+{runtime}"
 
     def __call__(self, doc: Doc) -> Doc:
+        return self.tag_batch([doc])[0]
+
+    def tag_batch(self, docs: list[Doc]) -> list[Doc]:
+        """Tagged copies of `docs`, in order. Segments of all documents are predicted in groups
+        of about `batch_chars` characters."""
         from minzheng_ie.annotation.furniture import drop_furniture
         from minzheng_ie.annotation.normalize import normalise_doc
         from minzheng_ie.annotation.rules.meta import document_fields
-        from minzheng_ie.training.predict import predict_doc
+        from minzheng_ie.training.predict import predict_docs
 
-        out = predict_doc(self.model, self.tokenizer, Doc(doc.id, doc.text, meta=doc.meta), self.schema,
-                          self.id2label, self.settings)
-        drop_furniture(out)  # page furniture (打印 收藏, 扫一扫…) is never tagged
-        document_fields(out)
-        return normalise_doc(out)
+        pieces = [(i, a, b) for i, d in enumerate(docs) for a, b in segments(d.text, self.segment_chars)]
+        outs = [Doc(d.id, d.text, meta=d.meta) for d in docs]
+        group: list[tuple[int, int, int]] = []
+
+        def flush() -> None:
+            preds = predict_docs(self.model, self.tokenizer, [Doc(f"{docs[i].id}#{a}", docs[i].text[a:b])
+                                                             for i, a, b in group],
+                                 self.schema, self.id2label, self.settings, encoder=self.encoder)
+            for (i, a, _), p in zip(group, preds):
+                ents, rels = shifted(p, a, f"s{a}-" if a else "")
+                outs[i].entities += ents
+                outs[i].relations += rels
+            group.clear()
+
+        size = 0
+        for piece in pieces:
+            group.append(piece)
+            size += piece[2] - piece[1]
+            if size >= self.batch_chars:
+                flush()
+                size = 0
+        if group:
+            flush()
+        for out in outs:
+            drop_furniture(out)  # page furniture (打印 收藏, 扫一扫…) is never tagged
+            document_fields(out)
+            normalise_doc(out)
+        return outs
 
     def link(self, doc: Doc) -> Doc:
         """Relations between the entities already in `doc` (evaluation given gold entities)."""

@@ -58,16 +58,17 @@ class Tagger(Protocol):
     def __call__(self, doc: Doc) -> Doc: ...
 
 
-def load_tagger(model: str) -> Tagger:
-    """'rules' → the rule pre-annotator; a folder written by `mzie train` → that model.
-    A missing or incomplete folder fails here, at start, naming what is missing."""
+def load_tagger(model: str, runtime: str = "torch") -> Tagger:
+    """'rules' → the rule pre-annotator; a folder written by `mzie train` → that model, run by
+    `runtime` (torch, onnx or int8; see model_tagger.py). A missing or incomplete folder fails
+    here, at start, naming what is missing."""
     if model == "rules":
         from minzheng_ie.annotation.rules import RuleTagger
 
         return RuleTagger()
     from .model_tagger import ModelTagger
 
-    return ModelTagger(model)
+    return ModelTagger(model, runtime=runtime)
 
 
 Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one
@@ -115,6 +116,47 @@ def tag_docs(results: Iterable[Doc | ReadFailure], tagger: Tagger, progress: Pro
         else:
             done.append(res)
     return done, failed
+
+
+def tagged(stream: Iterable[Doc | ReadFailure], tagger: Tagger, batch_chars: int = 32_000
+           ) -> Iterator[Doc | ReadFailure]:
+    """Tag what `stream` yields, in order. A tagger with `tag_batch` (a model) gets documents in
+    groups of about `batch_chars` characters, so short documents share batches; if a group
+    fails, its documents are tagged one by one, so only the bad one is reported."""
+    batch = getattr(tagger, "tag_batch", None)
+    if batch is None:
+        for res in stream:
+            yield tag_one(res, tagger) if isinstance(res, Doc) else res
+        return
+    group: list[Doc | ReadFailure] = []
+
+    def run() -> list[Doc | ReadFailure]:
+        docs = [d for d in group if isinstance(d, Doc)]
+        try:
+            outs = iter(batch(docs))
+        except Exception as exc:  # a failing group is retried document by document, to name the culprit
+            log.info("a group of %d documents failed (%s); tagging them one by one", len(docs), exc)
+            outs = iter([tag_one(d, tagger) for d in docs])
+            return [next(outs) if isinstance(d, Doc) else d for d in group]
+        done = []
+        for d in group:
+            if isinstance(d, Doc):
+                out = next(outs)
+                out.meta.extra["model_version"] = tagger.model_version
+                out.meta.extra["content_hash"] = content_hash(out.text)
+                d = out
+            done.append(d)
+        return done
+
+    size = 0
+    for res in stream:
+        group.append(res)
+        size += len(res.text) if isinstance(res, Doc) else 0
+        if size >= batch_chars:
+            yield from run()
+            group, size = [], 0
+    if group:
+        yield from run()
 
 
 # -- resumable batches ---------------------------------------------------------------------
@@ -222,9 +264,7 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
     work: IO[str] | None = None
     stream = (progress or iter)(pending(read_inputs(inputs)))
     try:
-        for res in stream:
-            if isinstance(res, Doc):
-                res = tag_one(res, tagger)
+        for res in tagged(stream, tagger):
             if isinstance(res, ReadFailure):
                 log.warning("skipped %s: %s", res.source, res.reason)
                 result.failed.append(res)
@@ -267,10 +307,11 @@ def write_errors(failed: list[ReadFailure], path: Path) -> None:
 
 
 def tag_inputs(inputs: list[str], out: str | Path, model: str = "rules", fmt: str = "jsonl",
-               progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS) -> int:
+               progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS,
+               runtime: str = "torch") -> int:
     """Tag and write; exit status 0 when every document was tagged, 1 when some failed."""
     output_paths(out, fmt)  # a wrong --format or -o fails before the model loads
-    tagger = load_tagger(model)  # a missing or incomplete model fails here, before any input is read
+    tagger = load_tagger(model, runtime)  # a missing or incomplete model fails here, before any input is read
     r = run_batch(inputs, out, tagger, fmt, progress, max_chars)
     log.info("%s: %d record(s); tagged %d, skipped %d already done, %d failed", r.paths.out, r.records,
              r.tagged, r.skipped, len(r.failed))

@@ -594,3 +594,8 @@ def test_a_figure_with_its_own_period_takes_the_per_unit_from_its_clause():
     got = _values("城乡低保月人均救助水平分别达到[[349元/月|standard]]、[[235元/月|standard]]。")
     assert [(v["yuan"], v["per"], v["per_text"], v["period"]) for v in got] == [
         ("349", "person", "人均", "month"), ("235", "person", "人均", "month")]
+
+
+def test_qualifiers_outside_the_span_in_traditional_script():
+    got = _values("保障金約[[7590萬元|amount]],志願者超過[[629萬|count]],培訓不少於[[6期|count]]。")
+    assert [v["qualifier"] for v in got] == ["approx", "more_than", "at_least"]

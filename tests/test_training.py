@@ -216,3 +216,48 @@ def test_crf_model_trains_saves_and_loads(tmp_path):
     b = predict_doc(m2, tok, Doc("a", docs[0].text), schema, ID2LABEL, settings)
     assert a.to_json() == b.to_json()
     assert all(not e.text[0].isspace() for e in a.entities)
+
+
+def test_segments_cut_after_sentence_ends_and_cover_the_text():
+    from minzheng_ie.inference.model_tagger import segments
+
+    text = "低保标准提高。" * 30 + "无标点" * 40
+    parts = segments(text, 50)
+    assert parts[0][0] == 0 and parts[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))  # contiguous, nothing skipped or doubled
+    assert all(b - a <= 50 for a, b in parts)
+    assert all(text[b - 1] == "。" for a, b in parts[:4])  # cut after a sentence end where there is one
+    assert segments("短文本。", 50) == [(0, 4)]
+
+
+def test_batched_tagging_equals_one_by_one_and_long_documents_are_segmented(trained):
+    from minzheng_ie.inference.model_tagger import ModelTagger
+
+    path, docs, _ = trained
+    tagger = ModelTagger(path, segment_chars=40, batch_chars=60)
+    texts = [Doc(d.id, d.text) for d in docs] + [Doc("long", "".join(d.text for d in docs))]
+    together = tagger.tag_batch(texts)
+    alone = [tagger(d) for d in texts]
+    assert [d.to_json() for d in together] == [d.to_json() for d in alone]
+    long = together[-1]
+    assert len({e.id for e in long.entities}) == len(long.entities)  # ids stay unique across segments
+    assert all(long.text[e.start:e.end] == e.text for e in long.entities)
+    ids = {e.id for e in long.entities}
+    assert all(r.head in ids and r.tail in ids for r in long.relations)
+
+
+def test_onnx_runtime_gives_the_same_entities_and_int8_loads(trained):
+    pytest.importorskip("onnxruntime")
+    from minzheng_ie.inference.model_tagger import ModelTagger
+
+    path, docs, _ = trained
+    texts = [Doc(d.id, d.text) for d in docs]
+    ref = ModelTagger(path).tag_batch(texts)
+    onnx = ModelTagger(path, runtime="onnx")
+    assert onnx.model_version.endswith("+onnx")
+    got = onnx.tag_batch(texts)
+    assert [[e.span for e in d.entities] for d in got] == [[e.span for e in d.entities] for d in ref]
+    int8 = ModelTagger(path, runtime="int8")
+    assert len(int8.tag_batch(texts)) == len(texts)
+    with pytest.raises(InputError, match="choose torch, onnx or int8"):
+        ModelTagger(path, runtime="tensorrt")

@@ -15,6 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
     t.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("silver", help="rule-labelled silver records from unlabeled text, for an intermediate training stage")
+    s.add_argument("--config", required=True, help="silver YAML, e.g. configs/silver.yaml")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    s.add_argument("-o", "--out", required=True, help="records JSONL to write")
+    s.set_defaults(func=cmd_silver)
+
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import json
@@ -39,4 +45,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     m = info["dev_metrics"]
     print(f"{cfg.output_dir}: best epoch {info['best_epoch']}, dev entity F1 {m.get('eval_entity_f1', 0):.4f}, "
           f"relation F1 {m.get('eval_relation_f1', 0):.4f}, {info['training_minutes']:.1f} min")
+    return 0
+
+
+def cmd_silver(args: argparse.Namespace) -> int:
+    from minzheng_ie.annotation.config import load_config
+    from minzheng_ie.annotation.record import write_jsonl
+
+    from .silver import SilverConfig, silver_docs
+
+    cfg = load_config(SilverConfig, args.config, args.set)
+    docs = silver_docs(cfg)
+    write_jsonl(docs, args.out)
+    print(f"{args.out}: {len(docs)} documents, {sum(len(d.text) for d in docs)} characters, "
+          f"{sum(len(d.entities) for d in docs)} entities, {sum(len(d.relations) for d in docs)} relations")
     return 0

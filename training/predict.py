@@ -10,7 +10,7 @@ import torch
 from minzheng_ie.annotation.record import Doc, Entity, Relation
 from minzheng_ie.annotation.schema import Schema
 
-from .codec import decode_probabilities, encode
+from .codec import decode, decode_probabilities, encode
 from .model import JointModel
 from .pairs import candidates, in_window
 
@@ -21,6 +21,7 @@ class DecodeSettings:
     stride: int = 64
     batch_size: int = 16
     relation_threshold: float = 0.5
+    decoder: str = "viterbi"  # or "argmax": per-token argmax, as a plain token classifier (pipelines) decodes
 
 
 @torch.inference_mode()
@@ -28,27 +29,61 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
                 settings: DecodeSettings = DecodeSettings(), entities: list[Entity] | None = None) -> Doc:
     """Entities and relations for `doc.text`; with `entities` given, only relations are
     predicted, between those entities (relation scores given gold entities)."""
+    return predict_docs(model, tokenizer, [doc], schema, id2label, settings,
+                        None if entities is None else [entities])[0]
+
+
+@torch.inference_mode()
+def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, id2label: dict[int, str],
+                 settings: DecodeSettings = DecodeSettings(), entities: list[list[Entity]] | None = None,
+                 encoder=None) -> list[Doc]:
+    """`predict_doc` for several documents at once: the windows of all of them are sorted by
+    length and batched together, so short documents share batches instead of each padding
+    its own. Memory grows with the total text given: callers pass bounded groups.
+    `encoder` replaces `model.encode` ((ids, mask) → (token logits, hidden states)), e.g. an
+    ONNX Runtime session; the heads and decoding stay the same."""
     model.eval()
-    text = doc.text
-    out = Doc(doc.id, text, meta=doc.meta)
-    windows = encode(text, tokenizer, max_length=settings.max_length, stride=settings.stride)
-    if not windows:
-        return out
+    windows = [encode(d.text, tokenizer, max_length=settings.max_length, stride=settings.stride) for d in docs]
+    flat = [(i, k) for i, ws in enumerate(windows) for k in range(len(ws))]
+    flat.sort(key=lambda ik: len(windows[ik[0]][ik[1]].input_ids))
+    logits: dict[tuple[int, int], list] = {}
+    hiddens: dict[tuple[int, int], torch.Tensor] = {}
     pad = tokenizer.pad_token_id
-    token_logits, hiddens = [], []  # per window: label logits per token, last hidden states
-    for i in range(0, len(windows), settings.batch_size):
-        chunk = windows[i:i + settings.batch_size]
-        t = max(len(w.input_ids) for w in chunk)
-        ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in chunk])
-        mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in chunk])
-        logits, hidden = model.encode(ids, mask)
-        token_logits += logits.tolist()
-        hiddens += list(hidden)
-    out.entities = (decode_probabilities(text, windows, token_logits, id2label, crf=model.crf) if entities is None
-                    else [Entity(e.start, e.end, e.label, e.text, e.id) for e in entities])
+    for b in range(0, len(flat), settings.batch_size):
+        chunk = flat[b:b + settings.batch_size]
+        ws = [windows[i][k] for i, k in chunk]
+        t = max(len(w.input_ids) for w in ws)
+        ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in ws])
+        mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in ws])
+        out_logits, out_hidden = (encoder or model.encode)(ids, mask)
+        if settings.decoder == "argmax":  # ids straight away: no per-token Python over the logits
+            out_logits = out_logits.argmax(-1)
+        for j, ik in enumerate(chunk):
+            n = len(windows[ik[0]][ik[1]].input_ids)  # padding is cut off again
+            logits[ik] = out_logits[j, :n].tolist()
+            hiddens[ik] = out_hidden[j, :n]
+    outs = []
+    for i, doc in enumerate(docs):
+        out = Doc(doc.id, doc.text, meta=doc.meta)
+        if windows[i]:
+            doc_logits = [logits[(i, k)] for k in range(len(windows[i]))]
+            if entities is not None:
+                out.entities = [Entity(e.start, e.end, e.label, e.text, e.id) for e in entities[i]]
+            elif settings.decoder == "argmax":
+                out.entities = decode(doc.text, windows[i], doc_logits, id2label)  # label ids, see above
+            else:
+                out.entities = decode_probabilities(doc.text, windows[i], doc_logits, id2label, crf=model.crf)
+            out.relations = _relations(model, out, windows[i], [hiddens[(i, k)] for k in range(len(windows[i]))],
+                                       schema, settings)
+        outs.append(out)
+    return outs
+
+
+def _relations(model: JointModel, out: Doc, windows, hiddens: list[torch.Tensor], schema: Schema,
+               settings: DecodeSettings) -> list[Relation]:
     cands = candidates(out, schema)
     if not cands:
-        return out
+        return []
     # each candidate is scored in the window where its tokens sit farthest from an edge
     best: dict[int, tuple[int, int, list[int]]] = {}
     for w_i, w in enumerate(windows):
@@ -60,6 +95,7 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
     by_window: dict[int, list[int]] = {}
     for k, (_, w_i, _) in best.items():
         by_window.setdefault(w_i, []).append(k)
+    relations = []
     for w_i, ks in by_window.items():
         toks = torch.tensor([best[k][2] for k in ks]).unsqueeze(0)
         types = torch.tensor([list(cands[k].types) for k in ks]).unsqueeze(0)
@@ -68,7 +104,7 @@ def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label
         for k, p in zip(ks, probs):
             if p >= settings.relation_threshold:
                 c = cands[k]
-                out.relations.append(Relation(c.head.id, c.tail.id, c.relation, p))
+                relations.append(Relation(c.head.id, c.tail.id, c.relation, p))
     order = {e.id: i for i, e in enumerate(sorted(out.entities, key=lambda e: e.span))}
-    out.relations.sort(key=lambda r: (order[r.head], order[r.tail]))
-    return out
+    relations.sort(key=lambda r: (order[r.head], order[r.tail]))
+    return relations

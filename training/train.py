@@ -18,15 +18,9 @@ from minzheng_ie.annotation.config import to_dict
 from minzheng_ie.annotation.errors import InputError
 from minzheng_ie.annotation.record import Doc
 
+from .silver import SilverConfig, silver_docs
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SilverConfig:
-    inputs: tuple[str, ...] = ()  # unlabeled .txt/.jsonl(.gz) files; the rule tagger labels them
-    weight: float = 0.3  # loss weight of a silver window relative to a gold one
-    max_documents: int = 200
-    max_chars: int = 4000  # each silver document is cut to this many characters
 
 
 @dataclass(frozen=True)
@@ -49,6 +43,7 @@ class TrainConfig:
     patience: int = 8
     relation_threshold: float = 0.5
     crf: bool = False  # a CRF over the token logits instead of per-token cross-entropy
+    traditional_copies: bool = False  # also train on OpenCC traditional-script copies of the gold documents
     seed: int = 13
     silver: SilverConfig = field(default_factory=SilverConfig)
 
@@ -69,19 +64,6 @@ def split_train_dev(cfg: TrainConfig, docs: list[Doc]) -> tuple[list[Doc], list[
         raise InputError(f"{cfg.data}: {len(docs)} document(s) cannot be split into train and dev; "
                          f"give more documents or a separate dev set (dev: PATH)")
     return train, dev
-
-
-def silver_docs(cfg: SilverConfig) -> list[Doc]:
-    from minzheng_ie.annotation.rules import RuleTagger
-
-    from .pretrain import input_files, load_texts
-
-    if not cfg.inputs:
-        return []
-    texts = load_texts(input_files(cfg.inputs), cfg.max_documents)
-    tagger = RuleTagger()
-    return [tagger(Doc(f"silver-{i}", (t or "")[:cfg.max_chars])) for i, t in enumerate(texts["text"])
-            if t and t.strip()]
 
 
 def build_model(cfg: TrainConfig, bio: list[str], schema):
@@ -132,6 +114,10 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
     tokenizer, model = build_model(cfg, bio, schema)
     label2id = {lab: i for i, lab in enumerate(bio)}
     id2label = dict(enumerate(bio))
+    if cfg.traditional_copies:
+        from minzheng_ie.annotation.rules.script import traditional_copy
+
+        train_docs = train_docs + [traditional_copy(d) for d in train_docs]
     weighted = [(d, 1.0) for d in train_docs] + [(d, cfg.silver.weight) for d in silver]
     dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
                             negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed)
@@ -197,6 +183,7 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
         "best_epoch": best["epoch"], "dev_metrics": best["metrics"], "history": history,
         "training_minutes": round(minutes, 2),
     }
+    tokenizer.model_max_length = cfg.max_length  # the window the model was trained on; pipelines chunk by it
     save_model(out, model, tokenizer, info)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # Trainer's scratch folder; nothing is checkpointed
     plot_curves(out / "training_curve.png",

@@ -27,3 +27,33 @@ def _char(ch: str) -> str:
 
 def simplified_shadow(text: str) -> str:
     return "".join(_char(ch) for ch in text)
+
+
+@cache
+def _s2t():
+    import opencc
+
+    return opencc.OpenCC("s2t")
+
+
+def traditional_text(text: str) -> str:
+    """`text` in traditional script, the same length, so every offset still holds.
+
+    OpenCC's phrase-aware conversion is used when it keeps the length (it nearly always
+    does: 发展→發展, 头发→頭髮); otherwise the text is converted character by character."""
+    out = _s2t().convert(text)
+    if len(out) == len(text):
+        return out
+    chars = [_s2t().convert(ch) for ch in text]
+    return "".join(c if len(c) == 1 else ch for c, ch in zip(chars, text))
+
+
+def traditional_copy(doc, suffix: str = "#traditional"):
+    """A copy of a record in traditional script: same offsets, labels and relations."""
+    from dataclasses import replace
+
+    from minzheng_ie.annotation.record import Doc
+
+    text = traditional_text(doc.text)
+    return Doc(doc.id + suffix, text, entities=[replace(e, text=text[e.start:e.end]) for e in doc.entities],
+               relations=list(doc.relations), meta=doc.meta)
