@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -264,13 +265,16 @@ def write_jsonl(docs: Iterable[Doc], path: str | Path) -> int:
     return len(lines)
 
 
-def write_text_atomic(path: str | Path, content: str) -> None:
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside `path` for the caller to write; it replaces `path` only when the
+    block ends without error, so a killed run never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(content)
+        yield Path(tmp)
         # mkstemp creates 0600; give the file the permissions an ordinary open() would (0666 & ~umask)
         umask = os.umask(0)
         os.umask(umask)
@@ -279,3 +283,8 @@ def write_text_atomic(path: str | Path, content: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, content: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(content, encoding="utf-8", newline="\n")

@@ -93,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         tagger = load_tagger(args.model)
         preds = [tagger(Doc(g.id, g.text, meta=Meta())) for g in gold]
         write_jsonl(preds, out / "predictions.jsonl")
-        system = f"model {args.model} ({tagger.model_version})"
+        system = f"{args.model} ({tagger.model_version})"
         linker = getattr(tagger, "link", None)
     metrics = evaluate(gold, preds, load_schema(), linker=linker, samples=args.samples)
     source = f"--predictions {args.predictions}" if args.predictions else f"--model {args.model}"

@@ -18,8 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from bisect import bisect_right
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, Entity, write_text_atomic
+from minzheng_ie.annotation.record import Doc, Entity, atomic_path, write_text_atomic
 from minzheng_ie.annotation.spec import sentence_bounds
 
 FILE_FORMATS = ("jsonl", "label-studio")
@@ -270,15 +268,5 @@ def _write_parquet(path: Path, rows: list[dict], columns: dict[str, type]) -> No
     types = {str: pa.string(), int: pa.int64(), float: pa.float64()}
     schema = pa.schema([(c, types[t]) for c, t in columns.items()])
     table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows], schema=schema)
-    # the same temp-file-and-rename as write_text_atomic: a killed run never leaves half a table
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        umask = os.umask(0)  # mkstemp made it 0600; give it what an ordinary open() would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # a killed run never leaves half a table
+        pq.write_table(table, str(tmp))
