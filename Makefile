@@ -10,8 +10,10 @@ TORCH   = torch==2.13.0
 ## set up, then tag the shipped example reports with the default tagger (all outputs in runs/)
 run: setup
 	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.jsonl
+	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds-tables --format csv
+	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds-parquet --format parquet
 	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.tasks.json --format label-studio
-	@echo "records: runs/seeds.jsonl   Label Studio tasks: runs/seeds.tasks.json"
+	@echo "records: runs/seeds.jsonl  tables: runs/seeds-tables/ (csv), runs/seeds-parquet/  Label Studio tasks: runs/seeds.tasks.json"
 
 ## set up, then run the test suite (slow suites: $(BIN)/python -m pytest -m slow)
 test: setup

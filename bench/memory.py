@@ -76,7 +76,8 @@ def main() -> int:
     (out / "memory.json").write_text(json.dumps({"model": args.model, "rows": rows}, indent=2) + "\n", encoding="utf-8")
     lines = ["# Peak memory tagging one document", "",
              f"Model `{args.model}`; each row a fresh process (peak RSS, model and Python included). Produced by "
-             f"`python bench/memory.py --model {args.model} --sizes-mb {args.sizes_mb} --runtimes {args.runtimes}`.", "",
+             f"`python bench/memory.py --model {args.model} --sizes-mb {args.sizes_mb} --runtimes {args.runtimes}`. "
+             "Seconds are incidental here (runs are not rotated); throughput is compared in RESULTS.md.", "",
              "| runtime | document MB | characters | seconds | chars/s | peak RSS before tagging MiB | peak RSS MiB |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

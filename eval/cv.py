@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Variant:
     name: str
-    system: str = "model"  # "model" (trained per fold) or "rules"
+    system: str = "model"  # "model" (trained per fold), "rules", or "fixed" (`model` as it is, no training)
     overrides: tuple[str, ...] = ()  # dotted overrides of the training config
+    model: str | None = None  # for "fixed": a model folder that has never seen the gold
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,10 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
             log.info("%s fold %d: reusing %s", variant.name, k, done)
             continue
         test = [d for d in gold if d.id in held_out]
-        if variant.system == "rules":
-            tagger = load_tagger("rules")
+        if variant.system in ("rules", "fixed"):
+            if variant.system == "fixed" and not variant.model:
+                raise InputError(f"variant {variant.name}: system fixed needs model: FOLDER")
+            tagger = load_tagger("rules" if variant.system == "rules" else variant.model)
             fold_preds = [tagger(Doc(d.id, d.text, meta=Meta())) for d in test]
         else:
             rest = [d for d in gold if d.id not in held_out]
@@ -129,10 +132,14 @@ def cv_markdown(summary: dict, labels: tuple[str, ...]) -> str:
         per = " | ".join(f"{m['entities']['per_label'][lab]['f1']:.3f}" for lab in labels)
         lines.append(f"| {name} | {per} | {e['precision']:.3f} | {e['recall']:.3f} | **{e['f1']:.3f}** | "
                      f"{r['precision']:.3f} | {r['recall']:.3f} | **{r['f1']:.3f}** |")
-    lines += ["", "Variants (overrides of " + f"`{cfg['train_config']}`):", ""]
+    lines += ["", "Variants (overrides of " + f"`{cfg['train_config']}`"
+              + (f"; every trained variant also takes {', '.join(f'`{o}`' for o in cfg['overrides'])}"
+                 if cfg["overrides"] else "") + "):", ""]
     for v in cfg["variants"]:
-        lines.append(f"- **{v['name']}**: " + ("the rule pre-annotator" if v["system"] == "rules" else
-                                                ", ".join(f"`{o}`" for o in v["overrides"]) or "the recipe as it is"))
+        what = ("the rule pre-annotator" if v["system"] == "rules" else
+                f"`{v['model']}` as it is, never trained on gold" if v["system"] == "fixed" else
+                ", ".join(f"`{o}`" for o in v["overrides"]) or "the recipe as it is")
+        lines.append(f"- **{v['name']}**: {what}")
     lines += ["", "Wall minutes spent by the run that wrote this table (0: every fold was reused from an earlier "
               "run; each trained fold's time is in its fold.json): "
               + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()),

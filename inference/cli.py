@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="jsonl: records; csv/parquet: mentions, relations and facts tables; "
                         "label-studio: tasks with predictions; markup: inline .ann files")
     p.add_argument("--runtime", choices=["torch", "onnx", "int8"], default="torch",
-                   help="how a model runs: torch (fp32), onnx (ONNX Runtime: faster, same entities; needs the "
-                        "onnx extra) or int8 (dynamic quantisation: faster, a few entities change)")
+                   help="how a model runs: torch (fp32, default), int8 (dynamic quantisation: faster, a few "
+                        "entities change) or onnx (ONNX Runtime, same entities; needs the onnx extra)")
     p.add_argument("--max-chars", type=_count, default=DEFAULT_MAX_CHARS, metavar="N",
                    help=f"report documents longer than N characters instead of tagging them "
                         f"(default {DEFAULT_MAX_CHARS:,}; 0: no limit)")

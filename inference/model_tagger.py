@@ -9,10 +9,11 @@ mentions of one sentence (the spec's rule, and the only candidates the head scor
 `tag_batch` tags several documents together so short ones share batches of windows.
 
 Runtimes (bench/RESULTS.md has the measurements behind the choice):
-- torch: the model as trained, fp32;
+- torch: the model as trained, fp32 — the default;
+- int8: dynamic int8 quantisation of the linear layers — faster, but a few entities change;
 - onnx: the encoder exported to ONNX and run by ONNX Runtime (the `onnx` extra), the
-  heads and decoding unchanged — faster at identical entities;
-- int8: dynamic int8 quantisation of the linear layers — faster, but a few entities change.
+  heads and decoding unchanged — identical entities, but not faster than torch on the
+  2-core machine it was measured on.
 """
 from __future__ import annotations
 

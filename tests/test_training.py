@@ -261,3 +261,16 @@ def test_onnx_runtime_gives_the_same_entities_and_int8_loads(trained):
     assert len(int8.tag_batch(texts)) == len(texts)
     with pytest.raises(InputError, match="choose torch, onnx or int8"):
         ModelTagger(path, runtime="tensorrt")
+
+
+def test_cross_validation_scores_a_fixed_model_on_every_fold(trained, tmp_path):
+    from conftest import GOLD_EXPORT
+    from minzheng_ie.annotation.cli import main
+
+    path, _, _ = trained
+    cfg = tmp_path / "cv.yaml"
+    cfg.write_text(f"train_config: configs/train.yaml\ndata: {GOLD_EXPORT}\noutput_dir: {tmp_path / 'out'}\n"
+                   f"variants: [{{name: tiny, system: fixed, model: {path}}}]\n", encoding="utf-8")
+    assert main(["eval", "cv", "--config", str(cfg)]) == 0
+    assert len(list((tmp_path / "out" / "tiny").glob("fold-*/predictions.jsonl"))) == 5
+    assert "never trained on gold" in (tmp_path / "out" / "cv.md").read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ class DecodeSettings:
     batch_size: int = 16
     relation_threshold: float = 0.5
     decoder: str = "viterbi"  # or "argmax": per-token argmax, as a plain token classifier (pipelines) decodes
+    relations: bool = True  # False: entities only
 
 
 @torch.inference_mode()
@@ -73,8 +74,9 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
                 out.entities = decode(doc.text, windows[i], doc_logits, id2label)  # label ids, see above
             else:
                 out.entities = decode_probabilities(doc.text, windows[i], doc_logits, id2label, crf=model.crf)
-            out.relations = _relations(model, out, windows[i], [hiddens[(i, k)] for k in range(len(windows[i]))],
-                                       schema, settings)
+            if settings.relations:
+                out.relations = _relations(model, out, windows[i],
+                                           [hiddens[(i, k)] for k in range(len(windows[i]))], schema, settings)
         outs.append(out)
     return outs
 
