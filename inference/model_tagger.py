@@ -21,6 +21,7 @@ import logging
 import re
 from pathlib import Path
 
+from minzheng_ie.annotation import spec
 from minzheng_ie.annotation.errors import InputError
 from minzheng_ie.annotation.record import Doc, Entity, Relation
 
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 # 8,000 characters ≈ 42 windows of 256 tokens (stride 64): hidden states of 42 × 256 × 256
 # floats ≈ 11 MB for the small encoder, 32 MB for a base-size one.
 SEGMENT_CHARS = 8000
-SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+# cut only where the spec ends a sentence: relation candidates are paired within those sentences
+SENTENCE_END = re.compile("[" + re.escape(spec.SENTENCE_END) + "]")
 
 
 def segments(text: str, limit: int = SEGMENT_CHARS) -> list[tuple[int, int]]:

@@ -90,6 +90,13 @@ def size_failure(doc: Doc, max_chars: int | None) -> ReadFailure | None:
     return None
 
 
+def stamped(out: Doc, tagger: Tagger) -> Doc:
+    """A tagged record with what a rerun needs to know it is done: the model version and content hash."""
+    out.meta.extra["model_version"] = tagger.model_version
+    out.meta.extra["content_hash"] = content_hash(out.text)
+    return out
+
+
 def tag_one(doc: Doc, tagger: Tagger) -> Doc | ReadFailure:
     """The tagged record, or a failure naming the document; a failing document never stops a batch."""
     try:
@@ -98,18 +105,16 @@ def tag_one(doc: Doc, tagger: Tagger) -> Doc | ReadFailure:
         log.warning("failed to tag %s: %s: %s", doc.id, type(exc).__name__, exc)
         log.debug("traceback for %s", doc.id, exc_info=True)
         return ReadFailure(_source(doc), f"tagging failed ({type(exc).__name__}: {exc})")
-    out.meta.extra["model_version"] = tagger.model_version
-    out.meta.extra["content_hash"] = content_hash(out.text)
-    return out
+    return stamped(out, tagger)
 
 
 def tag_docs(results: Iterable[Doc | ReadFailure], tagger: Tagger, progress: Progress | None = None,
              max_chars: int | None = DEFAULT_MAX_CHARS) -> tuple[list[Doc], list[ReadFailure]]:
     """Tag everything in memory (no output files): (records, failures)."""
     done, failed = [], []
-    for res in (progress or iter)(results):
-        if isinstance(res, Doc):
-            res = size_failure(res, max_chars) or tag_one(res, tagger)
+    checked = ((size_failure(res, max_chars) or res) if isinstance(res, Doc) else res
+               for res in (progress or iter)(results))
+    for res in tagged(checked, tagger):
         if isinstance(res, ReadFailure):
             log.warning("skipped %s: %s", res.source, res.reason)
             failed.append(res)
@@ -138,15 +143,7 @@ def tagged(stream: Iterable[Doc | ReadFailure], tagger: Tagger, batch_chars: int
             log.info("a group of %d documents failed (%s); tagging them one by one", len(docs), exc)
             outs = iter([tag_one(d, tagger) for d in docs])
             return [next(outs) if isinstance(d, Doc) else d for d in group]
-        done = []
-        for d in group:
-            if isinstance(d, Doc):
-                out = next(outs)
-                out.meta.extra["model_version"] = tagger.model_version
-                out.meta.extra["content_hash"] = content_hash(out.text)
-                d = out
-            done.append(d)
-        return done
+        return [stamped(next(outs), tagger) if isinstance(d, Doc) else d for d in group]
 
     size = 0
     for res in stream:
