@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+")
     p.add_argument("-o", "--out", required=True,
                    help="output file (jsonl, label-studio) or folder (csv, parquet, markup)")
-    p.add_argument("--model", default="rules", help="'rules' (the rule tagger, default) or a model folder")
+    p.add_argument("--model", default="default",
+                   help="'default' (the shipped model, models/minzheng-small), 'rules' (the rule tagger) or a "
+                        "model folder written by `mzie train`")
     p.add_argument("--format", choices=FORMATS, default="jsonl",
                    help="jsonl: records; csv/parquet: mentions, relations and facts tables; "
                         "label-studio: tasks with predictions; markup: inline .ann files")

@@ -56,8 +56,9 @@ def shifted(doc: Doc, offset: int, prefix: str) -> tuple[list[Entity], list[Rela
 
 
 def onnx_encoder(model):
-    """(ids, mask) → (token logits, hidden states) through ONNX Runtime: the model's encoder is
-    exported once, to a temporary file, when the tagger loads (a few seconds)."""
+    """(ids, mask, hints) → (token logits, hidden states) through ONNX Runtime: the model's encoder
+    is exported once, to a temporary file, when the tagger loads (a few seconds). For a model
+    with rule hints the graph takes the hint ids as a third input (all O when none are given)."""
     import os
     import tempfile
 
@@ -74,26 +75,32 @@ def onnx_encoder(model):
             super().__init__()
             self.inner = inner
 
-        def forward(self, ids, mask):
-            return self.inner.encode(ids, mask)
+        def forward(self, ids, mask, hints=None):
+            return self.inner.encode(ids, mask, hints)
 
     fd, path = tempfile.mkstemp(suffix=".onnx")
     os.close(fd)
     try:
         ids = torch.ones(2, 16, dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
+        with_hints = model.hints is not None
+        args = (ids, torch.ones_like(ids)) + ((torch.ones_like(ids),) if with_hints else ())
+        names = ["ids", "mask"] + (["hints"] if with_hints else [])
         # the TorchScript exporter: no extra packages, and the BERT graph exports cleanly
-        torch.onnx.export(Encode(model), (ids, torch.ones_like(ids)), path, input_names=["ids", "mask"],
+        torch.onnx.export(Encode(model), args, path, input_names=names,
                           output_names=["logits", "hidden"], dynamo=False,
-                          dynamic_axes={"ids": axes, "mask": axes, "logits": axes, "hidden": axes})
+                          dynamic_axes={**{n: axes for n in names}, "logits": axes, "hidden": axes})
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     finally:
         os.unlink(path)  # the session holds the graph in memory
 
-    def encode(ids, mask):
-        logits, hidden = session.run(None, {"ids": ids.numpy(), "mask": mask.numpy()})
+    def encode(ids, mask, hints=None):
+        feed = {"ids": ids.numpy(), "mask": mask.numpy()}
+        if with_hints:
+            feed["hints"] = (hints if hints is not None else torch.zeros_like(ids)).numpy()
+        logits, hidden = session.run(None, feed)
         return torch.from_numpy(logits), torch.from_numpy(hidden)
 
     return encode
@@ -112,6 +119,11 @@ class ModelTagger:
         self.segment_chars = segment_chars
         self.batch_chars = batch_chars  # characters predicted together by tag_batch
         self.encoder = None  # None: the torch model's own encode
+        self.hinter = None  # for models trained with rule hints: the rule tagger's entities, per document
+        if self.model.hints is not None:
+            from minzheng_ie.training.hints import rule_hinter
+
+            self.hinter = rule_hinter()
         if runtime == "int8":
             import torch
 
@@ -132,16 +144,20 @@ class ModelTagger:
         from minzheng_ie.annotation.furniture import drop_furniture
         from minzheng_ie.annotation.normalize import normalise_doc
         from minzheng_ie.annotation.rules.meta import document_fields
+        from minzheng_ie.training.hints import within
         from minzheng_ie.training.predict import predict_docs
 
         pieces = [(i, a, b) for i, d in enumerate(docs) for a, b in segments(d.text, self.segment_chars)]
         outs = [Doc(d.id, d.text, meta=d.meta) for d in docs]
+        # hints come from the whole document (the rules read document-wide context), then are cut per segment
+        hints = [self.hinter(d) for d in docs] if self.hinter else None
         group: list[tuple[int, int, int]] = []
 
         def flush() -> None:
             preds = predict_docs(self.model, self.tokenizer, [Doc(f"{docs[i].id}#{a}", docs[i].text[a:b])
                                                              for i, a, b in group],
-                                 self.schema, self.id2label, self.settings, encoder=self.encoder)
+                                 self.schema, self.id2label, self.settings, encoder=self.encoder,
+                                 hints=[within(hints[i], a, b) for i, a, b in group] if hints else None)
             for (i, a, _), p in zip(group, preds):
                 ents, rels = shifted(p, a, f"s{a}-" if a else "")
                 outs[i].entities += ents
@@ -168,4 +184,4 @@ class ModelTagger:
         from minzheng_ie.training.predict import predict_doc
 
         return predict_doc(self.model, self.tokenizer, doc, self.schema, self.id2label, self.settings,
-                           entities=doc.entities)
+                           entities=doc.entities, hints=self.hinter(doc) if self.hinter else None)

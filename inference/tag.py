@@ -58,17 +58,32 @@ class Tagger(Protocol):
     def __call__(self, doc: Doc) -> Doc: ...
 
 
+# The shipped default model, in the repository checkout the package is installed from (pip install -e).
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "minzheng-small"
+
+
+def resolve_model(model: str) -> str:
+    """'default' → the shipped model's folder; anything else as given."""
+    if model != "default":
+        return model
+    if not (DEFAULT_MODEL / "minzheng.json").exists():
+        raise InputError(f"--model default: the default model ships in the repository (models/minzheng-small) "
+                         f"and is not at {DEFAULT_MODEL}; install from a checkout (pip install -e .), or give "
+                         f"--model DIR or --model rules")
+    return str(DEFAULT_MODEL)
+
+
 def load_tagger(model: str, runtime: str = "torch") -> Tagger:
-    """'rules' → the rule pre-annotator; a folder written by `mzie train` → that model, run by
-    `runtime` (torch, onnx or int8; see model_tagger.py). A missing or incomplete folder fails
-    here, at start, naming what is missing."""
+    """'default' → the shipped model; 'rules' → the rule pre-annotator; a folder written by
+    `mzie train` → that model, run by `runtime` (torch, onnx or int8; see model_tagger.py).
+    A missing or incomplete folder fails here, at start, naming what is missing."""
     if model == "rules":
         from minzheng_ie.annotation.rules import RuleTagger
 
         return RuleTagger()
     from .model_tagger import ModelTagger
 
-    return ModelTagger(model, runtime=runtime)
+    return ModelTagger(resolve_model(model), runtime=runtime)
 
 
 Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one

@@ -24,8 +24,20 @@ def test_main_job_tags_the_shipped_reports(tmp_path):
     assert sorted(d.id for d in docs) == sorted(p.stem for p in SEEDS.glob("*.txt"))
     for d in docs:
         assert d.text == (SEEDS / f"{d.id}.txt").read_text(encoding="utf-8")
-        assert d.entities and d.relations and d.meta.extra["model_version"].startswith("rules")
+        assert d.entities and d.relations and d.meta.extra["model_version"].startswith("minzheng-small@")
+        assert all(d.text[e.start:e.end] == e.text for e in d.entities)
+        assert all(e.value for e in d.entities if e.label in ("amount", "count", "standard"))
     assert not (tmp_path / "seeds.jsonl.errors.jsonl").exists()
+
+
+def test_default_model_missing_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    from minzheng_ie.inference import tag
+
+    monkeypatch.setattr(tag, "DEFAULT_MODEL", tmp_path / "nowhere")
+    assert main(["tag", str(SEEDS), "-o", str(tmp_path / "x.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "--model default" in err and "--model rules" in err
+    assert not (tmp_path / "x.jsonl").exists()
 
 
 def test_a_broken_file_is_reported_and_the_rest_are_tagged(tmp_path):

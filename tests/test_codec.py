@@ -108,3 +108,21 @@ def test_probability_decoding_round_trips_the_gold(gold_docs):
                      for lab in w.labels] for w in windows]
         ents = decode_probabilities(doc.text, windows, one_hot, ID2LABEL)
         assert [e.span for e in ents] == sorted(e.span for e in doc.entities)
+
+
+def test_hints_align_like_labels_and_round_trip(fixture_docs, gold_docs):
+    """Hint ids are label ids + HINT_OFFSET on exactly the tokens that carry labels, NO_HINT
+    elsewhere; decoded back they give the hinted entities. Overlapping hints keep the first."""
+    from minzheng_ie.annotation.record import Entity
+    from minzheng_ie.training.codec import HINT_OFFSET, NO_HINT, entity_char_tags
+
+    tok = make_tokenizer([d.text for d in fixture_docs + gold_docs])
+    for doc in fixture_docs + gold_docs[:2]:
+        windows = encode_doc(doc, tok, LABEL2ID, max_length=64, stride=16, hint_entities=doc.entities)
+        for w in windows:
+            assert [h - HINT_OFFSET if h != NO_HINT else IGNORE for h in w.hints] == w.labels
+        preds = [[h - HINT_OFFSET if h != NO_HINT else 0 for h in w.hints] for w in windows]
+        assert [e.span for e in decode(doc.text, windows, preds, ID2LABEL)] == sorted(e.span for e in doc.entities)
+    text = "城乡低保资金"
+    overlapping = [Entity(0, 4, "programme", "城乡低保"), Entity(2, 6, "amount", "低保资金")]
+    assert entity_char_tags(text, overlapping) == ["B-programme", "I-programme", "I-programme", "I-programme", "O", "O"]

@@ -75,7 +75,7 @@ def test_jsonl_records_carry_model_version_and_content_hash(tmp_path, rules):
 def test_csv_tables_end_to_end(tmp_path):
     (tmp_path / "cq.txt").write_text(SAMPLE, encoding="utf-8")
     out = tmp_path / "tables"
-    assert main(["-q", "tag", str(tmp_path / "cq.txt"), "-o", str(out), "--format", "csv"]) == 0
+    assert main(["-q", "tag", str(tmp_path / "cq.txt"), "-o", str(out), "--format", "csv", "--model", "rules"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["facts.csv", "mentions.csv", "records.jsonl", "relations.csv"]
 
     mentions = read_csv(out / "mentions.csv")
@@ -310,7 +310,7 @@ def test_broken_files_are_reported_and_the_rest_written(tmp_path):
     (inputs / "empty.txt").write_bytes(b"")
     (inputs / "undecodable.txt").write_bytes(b"\x80\x80\x80\x80\x80")
     out = tmp_path / "tables"
-    assert main(["-q", "tag", str(inputs), "-o", str(out), "--format", "csv"]) == 1
+    assert main(["-q", "tag", str(inputs), "-o", str(out), "--format", "csv", "--model", "rules"]) == 1
     assert sorted({m["doc_id"] for m in read_csv(out / "mentions.csv")}) == ["r00", "r01"]
     errors = [json.loads(line) for line in (out / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
     assert sorted(e["source"].rsplit("/", 1)[-1] for e in errors) == ["binary.txt", "empty.txt", "undecodable.txt"]
@@ -318,7 +318,7 @@ def test_broken_files_are_reported_and_the_rest_written(tmp_path):
     # once the bad files are gone the errors file goes too
     for name in ("binary.txt", "empty.txt", "undecodable.txt"):
         (inputs / name).unlink()
-    assert main(["-q", "tag", str(inputs), "-o", str(out), "--format", "csv"]) == 0
+    assert main(["-q", "tag", str(inputs), "-o", str(out), "--format", "csv", "--model", "rules"]) == 0
     assert not (out / "errors.jsonl").exists()
 
 

@@ -1,4 +1,5 @@
 """Training, saving, loading and decoding on tiny models built here (no hub, no downloads)."""
+import importlib.util
 import json
 
 import pytest
@@ -274,3 +275,59 @@ def test_cross_validation_scores_a_fixed_model_on_every_fold(trained, tmp_path):
     assert main(["eval", "cv", "--config", str(cfg)]) == 0
     assert len(list((tmp_path / "out" / "tiny").glob("fold-*/predictions.jsonl"))) == 5
     assert "never trained on gold" in (tmp_path / "out" / "cv.md").read_text(encoding="utf-8")
+
+
+def test_rule_hint_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_path):
+    """rule_hints: the rule tagger's tags are embedded as an input; O stays the zero row, so the
+    entity head still loads and runs alone; torch, ONNX and segmented tagging agree."""
+    from transformers import AutoModelForTokenClassification
+
+    from conftest import FIXTURES
+    from minzheng_ie.annotation import markup
+    from minzheng_ie.inference.model_tagger import ModelTagger
+    from minzheng_ie.training.hints import rule_hinter
+    from minzheng_ie.training.persist import load_model
+    from minzheng_ie.training.train import TrainConfig, train
+
+    docs = [markup.parse(m, name) for name, m in FIXTURES.items()]
+    write_jsonl(docs, tmp_path / "d.jsonl")
+    train(TrainConfig(data=str(tmp_path / "d.jsonl"), dev=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "m"),
+                      base_model="scratch:tiny", epochs=3, batch_size=4, learning_rate=3e-3, rule_hints=True,
+                      relation_decoder="rules", max_length=32, stride=8))
+    assert (tmp_path / "m" / "hints.safetensors").exists()
+    m1, tok, schema, info, settings = load_model(tmp_path / "m")
+    m2, *_ = load_model(tmp_path / "m")
+    assert info["rule_hints"] is True and torch.equal(m1.hints.emb.weight, m2.hints.emb.weight)
+    weight = m1.hints.emb.weight
+    assert torch.count_nonzero(weight[0]) == 0 and torch.count_nonzero(weight[1:]) > 0  # O fixed at zero, tags learnt
+    hint = rule_hinter()
+    text = docs[0].text
+    assert hint(Doc("a", text)), "the fixture must give the rules something to hint"
+    a = predict_doc(m1, tok, Doc("a", text), schema, ID2LABEL, settings, hints=hint(Doc("a", text)))
+    b = predict_doc(m2, tok, Doc("a", text), schema, ID2LABEL, settings, hints=hint(Doc("a", text)))
+    assert a.to_json() == b.to_json()
+    # the hints reach the encoder: the same window with and without them gives different logits
+    from minzheng_ie.training.codec import encode, entity_char_tags
+
+    w = encode(text, tok, max_length=32, stride=8, label2id={v: k for k, v in ID2LABEL.items()},
+               hint_tags=entity_char_tags(text, hint(Doc("a", text))))[0]
+    ids, mask, hints = (torch.tensor([x]) for x in (w.input_ids, w.attention_mask, w.hints))
+    with torch.inference_mode():
+        assert not torch.allclose(m1.encode(ids, mask, hints)[0], m1.encode(ids, mask)[0])
+        # "no hints" is exactly "all O": the entity head alone computes the same logits
+        alone = AutoModelForTokenClassification.from_pretrained(tmp_path / "m").eval()
+        assert torch.allclose(alone(input_ids=ids, attention_mask=mask).logits,
+                              m1.encode(ids, mask, torch.zeros_like(ids))[0], atol=1e-5)
+    texts = [Doc(d.id, d.text) for d in docs] + [Doc("long", "".join(d.text for d in docs))]
+    ref = ModelTagger(tmp_path / "m").tag_batch(texts)
+    segmented = ModelTagger(tmp_path / "m", segment_chars=40, batch_chars=60).tag_batch(texts)
+    assert [d.to_json() for d in segmented[:-1]] == [d.to_json() for d in ref[:-1]]
+    # relation_decoder rules: the rule linker over the model's own entities
+    from minzheng_ie.annotation.rules.relations import find_relations
+
+    assert settings.linker == "rules"
+    for d in ref:
+        assert d.relations == find_relations(d.text, d.entities, schema)
+    if importlib.util.find_spec("onnxruntime"):
+        onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
+        assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]

@@ -22,6 +22,9 @@ from typing import Sequence
 from minzheng_ie.annotation.record import Doc, Entity
 
 IGNORE = -100  # label id the loss ignores (transformers' convention)
+# Rule-hint ids (model.HintEmbedding): 0 is "no hint" (special tokens, hints dropped, no hinter);
+# a hinted tag, O included, is its label id + 1, so "the rules say O here" is a hint too.
+NO_HINT, HINT_OFFSET = 0, 1
 OUTSIDE = "O"
 
 
@@ -92,18 +95,23 @@ class Window:
     attention_mask: list[int]
     char_of_token: list[int | None]  # character index if the token is the first of its character
     labels: list[int] | None = None
+    hints: list[int] | None = None  # per token: NO_HINT, or HINT_OFFSET + the rule tagger's BIO id
 
     def features(self) -> dict:
         out = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
         if self.labels is not None:
             out["labels"] = self.labels
+        if self.hints is not None:
+            out["hints"] = self.hints
         return out
 
 
 def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,
-           tags: Sequence[str] | None = None, label2id: dict[str, int] | None = None) -> list[Window]:
+           tags: Sequence[str] | None = None, label2id: dict[str, int] | None = None,
+           hint_tags: Sequence[str] | None = None) -> list[Window]:
     """Windows of token ids for `text`; with `tags` and `label2id`, labels aligned to the first token of
-    every character (other tokens and special tokens get IGNORE)."""
+    every character (other tokens and special tokens get IGNORE); with `hint_tags` and `label2id`,
+    hint ids the same way (HINT_OFFSET + label id), with NO_HINT where labels have IGNORE."""
     if not text:
         return []
     enc = tokenizer(list(text), is_split_into_words=True, truncation=True, max_length=max_length,
@@ -119,14 +127,32 @@ def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,
         labels = None
         if tags is not None and label2id is not None:
             labels = [label2id[tags[c]] if c is not None else IGNORE for c in char_of_token]
-        windows.append(Window(list(enc["input_ids"][w]), list(enc["attention_mask"][w]), char_of_token, labels))
+        hints = None
+        if hint_tags is not None and label2id is not None:
+            hints = [HINT_OFFSET + label2id[hint_tags[c]] if c is not None else NO_HINT for c in char_of_token]
+        windows.append(Window(list(enc["input_ids"][w]), list(enc["attention_mask"][w]), char_of_token, labels,
+                              hints))
     return windows
 
 
 def encode_doc(doc: Doc, tokenizer, label2id: dict[str, int], *, max_length: int = 512,
-               stride: int = 128) -> list[Window]:
+               stride: int = 128, hint_entities: Sequence[Entity] | None = None) -> list[Window]:
     return encode(doc.text, tokenizer, max_length=max_length, stride=stride,
-                  tags=doc_to_char_tags(doc), label2id=label2id)
+                  tags=doc_to_char_tags(doc), label2id=label2id,
+                  hint_tags=None if hint_entities is None else entity_char_tags(doc.text, hint_entities))
+
+
+def entity_char_tags(text: str, entities: Sequence[Entity]) -> list[str]:
+    """BIO tags for `entities` over `text`, as hints: an entity that overlaps an earlier one is
+    skipped rather than refused (hints come from a tagger, not from checked gold)."""
+    tags = [OUTSIDE] * len(text)
+    for e in sorted(entities, key=lambda e: (e.start, -e.end)):
+        if any(t != OUTSIDE for t in tags[e.start:e.end]):
+            continue
+        tags[e.start] = f"B-{e.label}"
+        for i in range(e.start + 1, e.end):
+            tags[i] = f"I-{e.label}"
+    return tags
 
 
 def best_window_tokens(n_chars: int, windows: Sequence[Window]) -> list[tuple[int, int] | None]:

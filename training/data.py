@@ -2,7 +2,8 @@
 
 Each window carries token ids, BIO label ids (from the codec), the candidate pairs whose
 four edge characters all have a token in the window, a 0/1 label per pair, and a weight
-(1 for gold, less for silver). Negatives are sampled: all positives are kept, and at
+(1 for gold, less for silver), and, for models with rule hints, the rule tagger's tag ids.
+Negatives are sampled: all positives are kept, and at
 most `negative_ratio` × positives (at least `min_negatives`) of the unlinked pairs.
 """
 from __future__ import annotations
@@ -19,11 +20,12 @@ from .pairs import candidates, gold_links, in_window
 
 def window_features(doc: Doc, tokenizer, label2id: dict[str, int], schema: Schema, *, max_length: int,
                     stride: int, negative_ratio: float, min_negatives: int, rng: random.Random,
-                    weight: float = 1.0) -> list[dict]:
+                    weight: float = 1.0, hint_entities: list | None = None) -> list[dict]:
     links = gold_links(doc)
     cands = candidates(doc, schema)
     feats = []
-    for w in encode_doc(doc, tokenizer, label2id, max_length=max_length, stride=stride):
+    for w in encode_doc(doc, tokenizer, label2id, max_length=max_length, stride=stride,
+                        hint_entities=hint_entities):
         pos, neg = [], []
         for k, toks in in_window(cands, w.char_of_token):
             c = cands[k]
@@ -39,11 +41,14 @@ def window_features(doc: Doc, tokenizer, label2id: dict[str, int], schema: Schem
             "pair_distance": [p[2] for p, _ in pairs], "pair_labels": [lab for _, lab in pairs],
             "weight": weight,
         })
+        if w.hints is not None:
+            feats[-1]["hints"] = w.hints
     return feats
 
 
 def build_dataset(docs: Iterable[tuple[Doc, float]], tokenizer, label2id, schema, *, max_length: int,
-                  stride: int, negative_ratio: float, min_negatives: int, seed: int):
+                  stride: int, negative_ratio: float, min_negatives: int, seed: int, hinter=None):
+    """`hinter`: Doc → hint entities (the rule tagger's), for models with rule hints."""
     import datasets
 
     rng = random.Random(seed)
@@ -51,7 +56,7 @@ def build_dataset(docs: Iterable[tuple[Doc, float]], tokenizer, label2id, schema
     for doc, weight in docs:
         rows += window_features(doc, tokenizer, label2id, schema, max_length=max_length, stride=stride,
                                 negative_ratio=negative_ratio, min_negatives=min_negatives, rng=rng,
-                                weight=weight)
+                                weight=weight, hint_entities=None if hinter is None else hinter(doc))
     return datasets.Dataset.from_list(rows)
 
 
@@ -78,6 +83,8 @@ def collate(pad_id: int):
             "pair_labels": torch.tensor([pad(b["pair_labels"], p, -1) for b in batch], dtype=torch.long),
             "weight": torch.tensor([float(b["weight"]) for b in batch]),
         }
+        if "hints" in batch[0]:
+            out["hints"] = torch.tensor([pad(b["hints"], t, 0) for b in batch])
         return out
 
     return fn

@@ -7,6 +7,17 @@ the same last hidden states:
     pair = [h(head start); h(head end); h(tail start); h(tail end); type(head); type(tail); distance]
     score = MLP(pair) → one logit: linked or not (the label follows from the two types)
 
+With rule hints (`HintEmbedding`), the rule tagger's BIO tag of every character is an input,
+twice: embedded and added to the encoder's token embeddings (a lexicon feature, as in
+Chinese NER with gazetteer matches), and as a learnt bias added to the token logits,
+which starts at `prior` on the hinted tag. So training starts from "copy the rules" and
+learns from the gold where they are wrong — the gazetteer and programme lexicon know
+names a small model cannot learn from a few thousand labelled characters. Hint id 0 means
+"no hint" (codec.NO_HINT) and is row 0 of both, fixed at zero, so a model given no hints
+computes exactly what its entity head alone (AutoModelForTokenClassification) computes;
+training drops a window's hints with probability `dropout` so that this stays a working
+tagger.
+
 Loss = token cross-entropy + relation_weight × binary cross-entropy on candidates, each
 averaged with per-window weights (silver windows count less than gold ones).
 No I/O here: persist.py saves and loads.
@@ -57,22 +68,49 @@ class RelationHead(nn.Module):
         return self.mlp(torch.cat([spans, types, dist], dim=-1)).squeeze(-1)
 
 
+class HintEmbedding(nn.Module):
+    def __init__(self, n_tags: int, hidden_size: int, dropout: float = 0.2, prior: float = 6.0):
+        super().__init__()
+        # n_tags BIO tags → ids 1..n_tags (codec.HINT_OFFSET); row 0 ("no hint") stays zero
+        self.emb = nn.Embedding(n_tags + 1, hidden_size, padding_idx=0)
+        nn.init.zeros_(self.emb.weight)  # the encoder's input is unchanged at first
+        self.bias = nn.Embedding(n_tags + 1, n_tags, padding_idx=0)  # hint → bias on each output tag
+        with torch.no_grad():  # +prior on the hinted tag (e^6 ≈ 400× its odds) before any training
+            self.bias.weight.zero_()
+            self.bias.weight[1:] = prior * torch.eye(n_tags)
+        self.dropout = dropout
+
+    def forward(self, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hint ids (B,T) → (input embedding (B,T,H), logit bias (B,T,n_tags))."""
+        if self.training and self.dropout > 0:  # whole windows lose their hints
+            keep = torch.rand(hints.size(0), 1, device=hints.device) >= self.dropout
+            hints = hints * keep
+        return self.emb(hints), self.bias(hints)
+
+
 class JointModel(nn.Module):
     def __init__(self, token_model: nn.Module, relation_head: RelationHead, relation_weight: float = 1.0,
-                 crf: nn.Module | None = None):
+                 crf: nn.Module | None = None, hints: HintEmbedding | None = None):
         super().__init__()
         self.token_model = token_model
         self.relation_head = relation_head
         self.relation_weight = relation_weight
         self.crf = crf  # optional CRF over the token logits (training/crf.py); None: per-token cross-entropy
+        self.hints = hints  # optional rule-hint embedding; None: the encoder reads tokens only
 
-    def encode(self, input_ids, attention_mask):
-        out = self.token_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    def encode(self, input_ids, attention_mask, hints=None):
+        if self.hints is None or hints is None:
+            out = self.token_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        else:
+            emb, bias = self.hints(hints)
+            embeds = self.token_model.get_input_embeddings()(input_ids) + emb
+            out = self.token_model(inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=True)
+            return out.logits + bias, out.hidden_states[-1]
         return out.logits, out.hidden_states[-1]
 
     def forward(self, input_ids, attention_mask, labels=None, pair_tokens=None, pair_types=None,
-                pair_distance=None, pair_labels=None, weight=None):
-        logits, hidden = self.encode(input_ids, attention_mask)
+                pair_distance=None, pair_labels=None, weight=None, hints=None):
+        logits, hidden = self.encode(input_ids, attention_mask, hints)
         out = {"logits": logits}
         if pair_tokens is not None and pair_tokens.size(1) > 0:
             out["pair_logits"] = self.relation_head(hidden, pair_tokens, pair_types, pair_distance)

@@ -4,6 +4,7 @@
     tokenizer.json, …                the tokenizer
     relation_head.safetensors        the relation head's weights
     crf.safetensors                  the CRF's transition scores (only for models trained with crf: true)
+    hints.safetensors                the rule-hint embedding (only for models trained with rule_hints: true)
     minzheng.json                    format version, label maps, relation-head config, decode
                                      settings, resolved training config, data, metrics, git hash
     schema.yaml                      the label schema the model was trained with
@@ -17,7 +18,7 @@ from pathlib import Path
 from minzheng_ie.annotation.errors import InputError
 from minzheng_ie.annotation.schema import Schema, config_path, load_schema
 
-from .model import JointModel, RelationHead, RelationHeadConfig
+from .model import HintEmbedding, JointModel, RelationHead, RelationHeadConfig
 from .predict import DecodeSettings
 from .report import write_json
 
@@ -35,10 +36,12 @@ def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file:
               str(out / "relation_head.safetensors"))
     if model.crf is not None:
         save_file({k: v.contiguous() for k, v in model.crf.state_dict().items()}, str(out / "crf.safetensors"))
+    if model.hints is not None:
+        save_file({k: v.contiguous() for k, v in model.hints.state_dict().items()}, str(out / "hints.safetensors"))
     shutil.copyfile(schema_file or config_path("schema.yaml"), out / "schema.yaml")
     write_json(out / "minzheng.json", {"format": FORMAT, "relation_head": model.relation_head.cfg.to_dict(),
                                        "relation_weight": model.relation_weight, "crf": model.crf is not None,
-                                       **info})
+                                       "rule_hints": model.hints is not None, **info})
 
 
 def check_model_dir(path: str | Path) -> Path:
@@ -75,6 +78,13 @@ def load_model(path: str | Path) -> tuple[JointModel, object, Schema, dict, Deco
             raise InputError(f"--model {path}: minzheng.json says the model has a CRF but crf.safetensors is missing")
         crf = CRF(info["bio_labels"])
         crf.load_state_dict(load_file(str(p / "crf.safetensors")))
-    model = JointModel(token_model, head, info.get("relation_weight", 1.0), crf)
+    hints = None
+    if info.get("rule_hints"):
+        if not (p / "hints.safetensors").exists():
+            raise InputError(f"--model {path}: minzheng.json says the model reads rule hints but hints.safetensors "
+                             f"is missing; copy the whole model folder")
+        hints = HintEmbedding(len(info["bio_labels"]), token_model.config.hidden_size)
+        hints.load_state_dict(load_file(str(p / "hints.safetensors")))
+    model = JointModel(token_model, head, info.get("relation_weight", 1.0), crf, hints)
     model.eval()
     return model, tokenizer, schema, info, DecodeSettings(**info.get("decode", {}))

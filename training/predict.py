@@ -10,7 +10,7 @@ import torch
 from minzheng_ie.annotation.record import Doc, Entity, Relation
 from minzheng_ie.annotation.schema import Schema
 
-from .codec import decode, decode_probabilities, encode
+from .codec import decode, decode_probabilities, encode, entity_char_tags
 from .model import JointModel
 from .pairs import candidates, in_window
 
@@ -23,28 +23,36 @@ class DecodeSettings:
     relation_threshold: float = 0.5
     decoder: str = "viterbi"  # or "argmax": per-token argmax, as a plain token classifier (pipelines) decodes
     relations: bool = True  # False: entities only
+    linker: str = "head"  # relations from the relation head, or "rules": the rule tagger's relation finder
 
 
 @torch.inference_mode()
 def predict_doc(model: JointModel, tokenizer, doc: Doc, schema: Schema, id2label: dict[int, str],
-                settings: DecodeSettings = DecodeSettings(), entities: list[Entity] | None = None) -> Doc:
+                settings: DecodeSettings = DecodeSettings(), entities: list[Entity] | None = None,
+                hints: list[Entity] | None = None) -> Doc:
     """Entities and relations for `doc.text`; with `entities` given, only relations are
     predicted, between those entities (relation scores given gold entities)."""
     return predict_docs(model, tokenizer, [doc], schema, id2label, settings,
-                        None if entities is None else [entities])[0]
+                        None if entities is None else [entities], hints=None if hints is None else [hints])[0]
 
 
 @torch.inference_mode()
 def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, id2label: dict[int, str],
                  settings: DecodeSettings = DecodeSettings(), entities: list[list[Entity]] | None = None,
-                 encoder=None) -> list[Doc]:
+                 encoder=None, hints: list[list[Entity]] | None = None) -> list[Doc]:
     """`predict_doc` for several documents at once: the windows of all of them are sorted by
     length and batched together, so short documents share batches instead of each padding
     its own. Memory grows with the total text given: callers pass bounded groups.
-    `encoder` replaces `model.encode` ((ids, mask) → (token logits, hidden states)), e.g. an
-    ONNX Runtime session; the heads and decoding stay the same."""
+    `encoder` replaces `model.encode` ((ids, mask, hints) → (token logits, hidden states)), e.g. an
+    ONNX Runtime session; the heads and decoding stay the same.
+    `hints`: per document, the rule tagger's entities, for a model trained with rule hints
+    (training/hints.py); without them such a model reads the tokens alone."""
     model.eval()
-    windows = [encode(d.text, tokenizer, max_length=settings.max_length, stride=settings.stride) for d in docs]
+    label2id = {lab: i for i, lab in id2label.items()}
+    use_hints = hints is not None and model.hints is not None
+    windows = [encode(d.text, tokenizer, max_length=settings.max_length, stride=settings.stride,
+                      label2id=label2id, hint_tags=entity_char_tags(d.text, hints[i]) if use_hints else None)
+               for i, d in enumerate(docs)]
     flat = [(i, k) for i, ws in enumerate(windows) for k in range(len(ws))]
     flat.sort(key=lambda ik: len(windows[ik[0]][ik[1]].input_ids))
     logits: dict[tuple[int, int], list] = {}
@@ -56,7 +64,8 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
         t = max(len(w.input_ids) for w in ws)
         ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in ws])
         mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in ws])
-        out_logits, out_hidden = (encoder or model.encode)(ids, mask)
+        hint_ids = torch.tensor([w.hints + [0] * (t - len(w.hints)) for w in ws]) if use_hints else None
+        out_logits, out_hidden = (encoder or model.encode)(ids, mask, hint_ids)
         if settings.decoder == "argmax":  # ids straight away: no per-token Python over the logits
             out_logits = out_logits.argmax(-1)
         for j, ik in enumerate(chunk):
@@ -74,7 +83,11 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
                 out.entities = decode(doc.text, windows[i], doc_logits, id2label)  # label ids, see above
             else:
                 out.entities = decode_probabilities(doc.text, windows[i], doc_logits, id2label, crf=model.crf)
-            if settings.relations:
+            if settings.relations and settings.linker == "rules":
+                from minzheng_ie.annotation.rules.relations import find_relations
+
+                out.relations = find_relations(doc.text, out.entities, schema)
+            elif settings.relations:
                 out.relations = _relations(model, out, windows[i],
                                            [hiddens[(i, k)] for k in range(len(windows[i]))], schema, settings)
         outs.append(out)

@@ -1,7 +1,7 @@
 """`mzie train`: a Label Studio export (or records JSONL) → a model directory.
 
 Seeded and repeatable; evaluates end-to-end on the dev documents after every epoch
-(entity micro-F1, strict spans), keeps the best weights in memory, stops after
+(entity micro-F1, strict spans; relation F1 breaks ties), keeps the best weights in memory, stops after
 `patience` evaluations without improvement, and saves the best model with its curves.
 """
 from __future__ import annotations
@@ -42,8 +42,12 @@ class TrainConfig:
     min_negatives: int = 4
     patience: int = 8
     relation_threshold: float = 0.5
+    relation_decoder: str = "head"  # how the saved model links entities: "head", or "rules" (the rule linker)
     crf: bool = False  # a CRF over the token logits instead of per-token cross-entropy
     traditional_copies: bool = False  # also train on OpenCC traditional-script copies of the gold documents
+    rule_hints: bool = False  # the rule tagger's tags as an input (model.HintEmbedding)
+    hint_dropout: float = 0.2  # share of training windows shown without hints
+    hint_prior: float = 6.0  # initial logit bias towards the hinted tag (training starts from the rules)
     seed: int = 13
     silver: SilverConfig = field(default_factory=SilverConfig)
 
@@ -70,7 +74,7 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
     from transformers import AutoModelForTokenClassification, BertForTokenClassification
 
     from .encoders import encoder_parts, is_scratch
-    from .model import JointModel, RelationHead, RelationHeadConfig
+    from .model import HintEmbedding, JointModel, RelationHead, RelationHeadConfig
 
     tokenizer, config = encoder_parts(cfg.base_model)
     id2label = dict(enumerate(bio))
@@ -88,7 +92,10 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
         from .crf import CRF
 
         crf = CRF(bio)
-    return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf)
+    hints = None
+    if cfg.rule_hints:
+        hints = HintEmbedding(len(bio), token_model.config.hidden_size, cfg.hint_dropout, cfg.hint_prior)
+    return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf, hints)
 
 
 def train(cfg: TrainConfig, progress: bool = False) -> dict:
@@ -101,6 +108,7 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
 
     from .codec import bio_labels
     from .data import build_dataset, collate
+    from .hints import rule_hinter
     from .persist import save_model
     from .predict import DecodeSettings, predict_doc
     from .report import git_hash, plot_curves
@@ -119,21 +127,26 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
 
         train_docs = train_docs + [traditional_copy(d) for d in train_docs]
     weighted = [(d, 1.0) for d in train_docs] + [(d, cfg.silver.weight) for d in silver]
+    hinter = rule_hinter() if cfg.rule_hints else None
     dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
-                            negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed)
-    settings = DecodeSettings(cfg.max_length, cfg.stride, 16, cfg.relation_threshold)
+                            negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed,
+                            hinter=hinter)
+    if cfg.relation_decoder not in ("head", "rules"):
+        raise InputError(f"relation_decoder: {cfg.relation_decoder!r}; use head or rules")
+    settings = DecodeSettings(cfg.max_length, cfg.stride, 16, cfg.relation_threshold, linker=cfg.relation_decoder)
     log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
              len(train_docs), len(silver), len(dataset), len(dev_docs))
 
     def dev_scores() -> dict:
-        preds = [predict_doc(model, tokenizer, Doc(d.id, d.text), schema, id2label, settings) for d in dev_docs]
+        preds = [predict_doc(model, tokenizer, Doc(d.id, d.text), schema, id2label, settings,
+                             hints=hinter(d) if hinter else None) for d in dev_docs]
         m = score(dev_docs, preds, schema.entity_labels, schema.relation_labels)
         return {"eval_entity_f1": m["entities"]["micro"]["f1"], "eval_relation_f1": m["relations"]["micro"]["f1"],
                 "eval_entity_precision": m["entities"]["micro"]["precision"],
                 "eval_entity_recall": m["entities"]["micro"]["recall"]}
 
     history: list[dict] = []  # one row per epoch: dev scores, and the epoch's train loss once logged
-    best = {"f1": -1.0, "state": None, "epoch": 0, "metrics": {}}
+    best = {"key": (-1.0, -1.0), "state": None, "epoch": 0, "metrics": {}}
 
     class DevEvaluation(TrainerCallback):
         """After every epoch: end-to-end dev scores; keep the best weights; stop when patience runs out."""
@@ -150,8 +163,11 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
             history.append({"epoch": epoch, "train_loss": None, **metrics})
             log.info("epoch %d: dev entity F1 %.4f, relation F1 %.4f", epoch, metrics["eval_entity_f1"],
                      metrics["eval_relation_f1"])
-            if metrics["eval_entity_f1"] > best["f1"]:
-                best.update(f1=metrics["eval_entity_f1"], epoch=epoch, metrics=metrics,
+            # entity F1 decides; relation F1 breaks ties (a rule-hinted model's entity F1 can stay
+            # flat for epochs while its relation head is still learning)
+            key = (metrics["eval_entity_f1"], metrics["eval_relation_f1"])
+            if key > best["key"]:
+                best.update(key=key, epoch=epoch, metrics=metrics,
                             state=copy.deepcopy(model.state_dict()))
             elif epoch - best["epoch"] >= cfg.patience:
                 log.info("no dev improvement for %d epochs: stopping", cfg.patience)

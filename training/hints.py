@@ -1,0 +1,34 @@
+"""Rule hints: the rule tagger's entities, given to models trained with `rule_hints: true`
+as one more input (see model.HintEmbedding). The same function serves training, dev
+scoring and tagging, so a model always sees hints made the same way."""
+from __future__ import annotations
+
+from typing import Callable
+
+from minzheng_ie.annotation.record import Doc, Entity
+
+Hinter = Callable[[Doc], list[Entity]]
+
+
+def rule_hinter() -> Hinter:
+    """Doc → the rule tagger's entities for its text (the Doc's own entities are ignored).
+    Results are kept per text, since dev documents are hinted after every epoch."""
+    from minzheng_ie.annotation.rules import RuleTagger
+
+    tagger = RuleTagger()
+    cache: dict[str, list[Entity]] = {}
+
+    def hint(doc: Doc) -> list[Entity]:
+        if doc.text not in cache:
+            if len(cache) > 256:  # training sees a few hundred documents; taggers stream many more
+                cache.clear()
+            cache[doc.text] = tagger(Doc(doc.id, doc.text)).entities
+        return cache[doc.text]
+
+    return hint
+
+
+def within(entities: list[Entity], start: int, end: int) -> list[Entity]:
+    """The entities inside [start, end), shifted to offsets relative to `start`."""
+    return [Entity(e.start - start, e.end - start, e.label, e.text, e.id, e.score, e.value)
+            for e in entities if start <= e.start and e.end <= end]
