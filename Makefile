@@ -7,7 +7,7 @@ TORCH   = torch==2.13.0
 
 .PHONY: run test test-integration setup clean
 
-## set up, then tag the shipped example reports with the default tagger (all outputs in runs/)
+## set up, then tag the shipped example reports with the shipped default model, models/minzheng-small (outputs in runs/)
 run: setup
 	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.jsonl
 	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds-tables --format csv
