@@ -15,7 +15,8 @@ Systems, each timed `repeats` times in rotation (so machine noise hits all alike
   stride, batch size 16 — the standard tool, set up as well as it can be;
 - ours-argmax: the project's path doing what the pipeline does — entities only, per-token
   argmax — with its entities compared to the pipeline's;
-- ours: the project's real path (CRF/Viterbi decoding, relations, normalisation) in fp32,
+- ours: the project's real path (rule hints for models trained with them, CRF/Viterbi
+  decoding, relations, normalisation) in fp32,
   int8 (dynamic quantisation of the linear layers) and ONNX Runtime (encoder exported once).
 """
 from __future__ import annotations
@@ -119,7 +120,7 @@ def main() -> int:
         "ours onnx": lambda docs: onnx.tag_batch(docs),
     }
     results = {"model": args.model, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-               "torch": torch.__version__, "repeats": args.repeats, "sets": {}}
+               "torch": torch.__version__, "repeats": args.repeats, "corpus_chars": args.corpus_chars, "sets": {}}
     for set_name, docs in sets.items():
         chars = sum(len(d.text) for d in docs)
         times: dict[str, list[float]] = {k: [] for k in systems}
@@ -158,7 +159,8 @@ def main() -> int:
 
 def markdown(r: dict) -> str:
     lines = ["# Tagging throughput", "", f"Model `{r['model']}`, torch {r['torch']} with {r['torch_threads']} threads, "
-             f"median of {r['repeats']} rotated runs. Produced by `python bench/run.py --model {r['model']}`.", ""]
+             f"median of {r['repeats']} rotated runs. Produced by `python bench/run.py --model {r['model']} "
+             f"--corpus-chars {r['corpus_chars']}`.", ""]
     for name, row in r["sets"].items():
         lines += [f"## {name}: {row['documents']} documents, {row['characters']:,} characters", "",
                   "| system | median s | chars/s | × pipeline | entities | equal to fp32 |", "|---|---:|---:|---:|---:|---:|"]
