@@ -15,8 +15,8 @@ learns from the gold where they are wrong — the gazetteer and programme lexico
 names a small model cannot learn from a few thousand labelled characters. Hint id 0 means
 "no hint" (codec.NO_HINT) and is row 0 of both, fixed at zero, so a model given no hints
 computes exactly what its entity head alone (AutoModelForTokenClassification) computes;
-training drops a window's hints with probability `dropout` so that this stays a working
-tagger.
+training drops a window's hints with probability `dropout` so that the encoder also
+learns to tag without them.
 
 Loss = token cross-entropy + relation_weight × binary cross-entropy on candidates, each
 averaged with per-window weights (silver windows count less than gold ones).
