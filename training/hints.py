@@ -22,7 +22,7 @@ def rule_hinter() -> Hinter:
         if doc.text not in cache:
             if len(cache) > 256:  # training sees a few hundred documents; taggers stream many more
                 cache.clear()
-            cache[doc.text] = tagger(Doc(doc.id, doc.text)).entities
+            cache[doc.text] = tagger.entities(Doc(doc.id, doc.text)).entities
         return cache[doc.text]
 
     return hint

@@ -57,8 +57,9 @@ class RuleTagger:
     def __init__(self, schema: Schema | None = None) -> None:
         self.schema = schema or load_schema()
 
-    def __call__(self, doc: Doc) -> Doc:
-        """A new Doc with the rule entities and relations (the input's own entities are ignored)."""
+    def entities(self, doc: Doc) -> Doc:
+        """A new Doc with the rule entities only (no relations, fields or values): what a model
+        trained with rule hints reads."""
         text = doc.text
         shadow = simplified_shadow(text)
         cands = [(f.start, f.end, f.label, f.score) for f in find_figures(text)]
@@ -67,12 +68,18 @@ class RuleTagger:
         out = Doc(doc.id, text, meta=doc.meta)
         for start, end, label, score in merge_region_qualified(text, resolve(cands)):
             out.add(start, end, label, score=score)
-        # furniture and normalize read this package's modules, so they are imported here, not at the top
+        # furniture reads this package's modules, so it is imported here, not at the top
         from minzheng_ie.annotation.furniture import drop_furniture
-        from minzheng_ie.annotation.normalize import normalise_doc
 
         drop_furniture(out)  # page furniture (打印 收藏, 扫一扫…) is never tagged
-        out.relations = find_relations(text, out.entities, self.schema)
+        return out
+
+    def __call__(self, doc: Doc) -> Doc:
+        """A new Doc with the rule entities and relations (the input's own entities are ignored)."""
+        from minzheng_ie.annotation.normalize import normalise_doc
+
+        out = self.entities(doc)
+        out.relations = find_relations(out.text, out.entities, self.schema)
         document_fields(out)
         return normalise_doc(out)
 
