@@ -63,6 +63,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     ag.add_argument("--markdown", action="store_true")
     ag.set_defaults(func=cmd_agreement)
 
+    ps = asub.add_parser("passages", help="choose corpus passages for gold annotation; write their manifest, "
+                                          "texts and the frozen split")
+    ps.add_argument("--config", default=None, help="selection config (default: configs/passages.yaml)")
+    ps.add_argument("-o", "--out", help="manifest to write (JSONL, one passage per line)")
+    ps.add_argument("--manifest", help="an existing manifest to read instead of selecting again")
+    ps.add_argument("--texts", help="folder to write each passage's text into, as <id>.txt")
+    ps.add_argument("--corpus", help="corpus folder (default: the config's corpus_dir, or $MZIE_CORPUS)")
+    ps.add_argument("--split", help="split file to write (refuses to replace an existing one: the split is frozen)")
+    ps.add_argument("--test", type=float, default=0.22, help="fraction of each stratum for test (default 0.22)")
+    ps.add_argument("--dev", type=float, default=0.12, help="fraction of each stratum for dev (default 0.12)")
+    ps.add_argument("--train-only", default="annotation/data/gold/seeds.json",
+                    help="export whose documents always go to train (default: the seed gold)")
+    ps.set_defaults(func=cmd_passages)
+
     mk = asub.add_parser("markup", help="convert between inline markup files and a Label Studio export")
     mk.add_argument("inputs", nargs="+", help="markup files (*.ann) to import, or one export/JSONL to write as markup")
     mk.add_argument("-o", "--out", required=True, help="export JSON (importing) or folder (writing markup)")
@@ -151,6 +165,53 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print(metrics_markdown(m, f"Agreement: {args.second} against {args.first}"))
     else:
         print(json.dumps({"entities": m["entities"], "relations": m["relations"]}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_passages(args: argparse.Namespace) -> int:
+    import os
+
+    from . import passages as P
+    from .config import load_config
+    from .record import write_text_atomic
+    from .schema import config_path
+
+    cfg = load_config(P.PassageConfig, args.config or config_path("passages.yaml"))
+    corpus = args.corpus or os.environ.get("MZIE_CORPUS") or cfg.corpus_dir
+    if args.manifest:
+        manifest = P.read_manifest(args.manifest)
+    else:
+        if not args.out:
+            raise InputError("give -o MANIFEST to select passages, or --manifest MANIFEST to reuse a selection")
+        from dataclasses import replace
+
+        chosen = P.select(replace(cfg, corpus_dir=corpus))
+        P.write_manifest(chosen, args.out)
+        manifest = [p.to_json() for p in chosen]
+        print(f"{args.out}: {len(manifest)} passages, {sum(p['chars'] for p in manifest)} characters")
+    if args.texts:
+        out = Path(args.texts)
+        out.mkdir(parents=True, exist_ok=True)
+        cache: dict = {}
+        for p in manifest:
+            write_text_atomic(out / f"{p['id']}.txt", P.passage_text(p, corpus, cache))
+        print(f"{out}: {len(manifest)} texts")
+    if args.split:
+        from .convert import load_docs
+
+        split_path = Path(args.split)
+        if split_path.exists():
+            raise InputError(f"{split_path} exists: the split is frozen once written; delete it by hand only "
+                             f"if nothing has learned from the gold yet")
+        train_only = [d.id for d in load_docs(args.train_only)] if args.train_only else []
+        split = P.split_passages(manifest, cfg.seed, args.test, args.dev, train_only)
+        chars = {p["id"]: p["chars"] for p in manifest}
+        body = {"how": f"mzie annotate passages --split (seed {cfg.seed}, test {args.test}, dev {args.dev}; "
+                       f"stratified by source and script; {args.train_only} always train)",
+                **split,
+                "characters": {k: sum(chars.get(i, 0) for i in v) for k, v in split.items()}}
+        write_text_atomic(split_path, json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+        print(f"{split_path}: " + ", ".join(f"{k} {len(v)} documents" for k, v in split.items()))
     return 0
 
 
