@@ -75,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ps.add_argument("--dev", type=float, default=0.12, help="fraction of each stratum for dev (default 0.12)")
     ps.add_argument("--train-only", default="annotation/data/gold/seeds.json",
                     help="export whose documents always go to train (default: the seed gold)")
+    ps.add_argument("--gold-export", default="corpus.json",
+                    help="file name, beside the split file, of the passages' gold export (default corpus.json)")
     ps.set_defaults(func=cmd_passages)
 
     mk = asub.add_parser("markup", help="convert between inline markup files and a Label Studio export")
@@ -83,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     mk.add_argument("--text-dir", help="when importing: folder of the original texts; each markup must reproduce "
                                        "its text exactly (matched by file stem prefix)")
     mk.add_argument("--meta", help="when importing: JSON file mapping doc id → meta fields")
+    mk.add_argument("--manifest", help="when importing: passage manifest (mzie annotate passages); its passages get "
+                                       "their provenance in meta, and stand-off ones are stored without text")
     mk.set_defaults(func=cmd_markup)
 
 
@@ -208,6 +212,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
         chars = {p["id"]: p["chars"] for p in manifest}
         body = {"how": f"mzie annotate passages --split (seed {cfg.seed}, test {args.test}, dev {args.dev}; "
                        f"stratified by source and script; {args.train_only} always train)",
+                "exports": ([Path(args.train_only).name] if args.train_only else []) + [args.gold_export],
                 **split,
                 "characters": {k: sum(chars.get(i, 0) for i in v) for k, v in split.items()}}
         write_text_atomic(split_path, json.dumps(body, ensure_ascii=False, indent=2) + "\n")
@@ -218,13 +223,17 @@ def cmd_passages(args: argparse.Namespace) -> int:
 def cmd_markup(args: argparse.Namespace) -> int:
     from . import markup
     from .convert import load_docs
-    from .labelstudio import write_tasks
     from .record import Meta
 
     if all(p.endswith(".ann") for p in args.inputs):
+        from .labelstudio import doc_to_task
+        from .passages import read_manifest, to_standoff
+        from .record import write_text_atomic
+
         metas = json.loads(Path(args.meta).read_text(encoding="utf-8")) if args.meta else {}
-        docs = []
-        for p in args.inputs:
+        passages = {p["id"]: p for p in read_manifest(args.manifest)} if args.manifest else {}
+        tasks = []
+        for n, p in enumerate(args.inputs, 1):
             path = Path(p)
             doc = markup.parse(path.read_text(encoding="utf-8"), path.stem, str(path))
             if args.text_dir:
@@ -237,9 +246,17 @@ def cmd_markup(args: argparse.Namespace) -> int:
                                      f"markup must only add [[…]] and #rel lines")
                 doc.id = original.stem
             doc.meta = Meta.from_json(metas.get(doc.id, {}))
-            docs.append(doc)
-        n = write_tasks(docs, args.out, "gold", as_annotation=True)
-        print(f"{args.out}: {n} task(s) with annotations")
+            passage = passages.get(doc.id)
+            if passage:
+                doc.meta.extra["corpus"] = {k: passage.get(k) for k in
+                                            ("file", "level", "kind", "script", "opencc", "title")}
+                doc.meta.extra["corpus"]["records"] = [s["key"] for s in passage["segments"]]
+            task = doc_to_task(doc, "gold", as_annotation=True)
+            task["id"] = n  # numbered as Label Studio numbers an export's tasks
+            tasks.append(to_standoff(task, passage) if passage and passage.get("standoff") else task)
+        write_text_atomic(Path(args.out), json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+        print(f"{args.out}: {len(tasks)} task(s) with annotations"
+              + (f", {sum('text_ref' in t['data'] for t in tasks)} stored stand-off" if passages else ""))
         return 0
     if len(args.inputs) != 1:
         raise InputError("to write markup, give one export or JSONL file; to import, give only *.ann files")

@@ -71,11 +71,21 @@ def convert_export(export: str | Path, out_dir: str | Path, spec: SplitSpec = Sp
     return report, split
 
 
+SPLIT_PARTS = ("train", "dev", "test", "all")
+
+
 def load_docs(path: str | Path) -> list[Doc]:
-    """Records from a JSONL file or a Label Studio export (by content), for any command that takes gold."""
+    """Records from a JSONL file or a Label Studio export (by content), for any command that takes gold.
+
+    `SPLIT.json:PART` names part of a frozen split (annotation/data/gold/split.json:test): the
+    split file lists its exports (`exports`, relative to it) and the document ids of each part.
+    """
     from .labelstudio import read_export
     from .record import read_jsonl
 
+    name, _, part = str(path).rpartition(":")
+    if name and part in SPLIT_PARTS and Path(name).is_file():
+        return load_split(Path(name), part)
     p = Path(path)
     if p.suffix == ".jsonl":
         return list(read_jsonl(p))
@@ -85,3 +95,25 @@ def load_docs(path: str | Path) -> list[Doc]:
         raise InputError(f"{p}: {errors[0]} (and {len(errors) - 1} more); run `mzie annotate validate {p}`"
                          if len(errors) > 1 else f"{p}: {errors[0]}")
     return docs
+
+
+def load_split(path: Path, part: str) -> list[Doc]:
+    """The documents of one part of a split file, from the exports it lists, in split order."""
+    try:
+        split = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the split file ({exc})") from exc
+    if not isinstance(split, dict) or not split.get("exports"):
+        raise InputError(f"{path}: a split file names its exports (\"exports\": [...]) and lists train/dev/test ids")
+    docs: dict[str, Doc] = {}
+    for export in split["exports"]:
+        for d in load_docs(path.parent / export):
+            if d.id in docs:
+                raise InputError(f"{path}: document {d.id} is in two exports; ids must be unique across a split")
+            docs[d.id] = d
+    ids = [i for k in ("train", "dev", "test") for i in split.get(k, [])] if part == "all" else split.get(part, [])
+    missing = [i for i in ids if i not in docs]
+    if missing:
+        raise InputError(f"{path}: {len(missing)} {part} document(s) are in none of its exports "
+                         f"({', '.join(missing[:5])}); add their annotations or fix the split")
+    return [docs[i] for i in ids]

@@ -89,7 +89,9 @@ def load_export(path: str | Path) -> list[dict]:
         data = [data]  # a single task
     if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
         raise InputError(f"{path}: expected a JSON list of tasks as Label Studio's JSON export writes it")
-    return data
+    from .passages import resolve_standoff
+
+    return resolve_standoff(data, str(path))
 
 
 def _ts(ann: dict) -> str:

@@ -404,3 +404,62 @@ def split_passages(passages: list[dict], seed: int, test: float, dev: float,
         out["dev"] += ids[n_test:n_test + n_dev]
         out["train"] += ids[n_test + n_dev:]
     return {k: sorted(v) for k, v in out.items()}
+
+
+# -- gold stored stand-off --------------------------------------------------------------
+# A passage whose text may not be redistributed (the news corpus) is kept in the gold
+# export as a reference instead of text: `data.text_ref` holds the manifest entry (file,
+# segments, OpenCC config, sha256), and the regions carry offsets and labels but no
+# surface text. Reading the export rebuilds the text from the corpus and checks its hash,
+# so every command that reads gold works unchanged wherever the corpus is present.
+
+def default_corpus_dir() -> Path:
+    """$MZIE_CORPUS, else ../shared/corpus beside the checkout, else beside the working directory."""
+    import os
+
+    if os.environ.get("MZIE_CORPUS"):
+        return Path(os.environ["MZIE_CORPUS"])
+    here = Path(__file__).resolve().parent.parent / ".." / "shared" / "corpus"
+    return here if here.is_dir() else Path("../shared/corpus")
+
+
+REF_KEYS = ("id", "file", "segments", "opencc", "sha256")
+
+
+def to_standoff(task: dict, passage: dict, text_field: str = "text") -> dict:
+    """The task with its text replaced by a reference to the corpus (and region texts dropped)."""
+    data = dict(task["data"])
+    if _sha(data.pop(text_field)) != passage["sha256"]:
+        raise InputError(f"passage {passage['id']}: the annotated text differs from the manifest's (sha256); "
+                         f"annotate the text `mzie annotate passages --texts` writes")
+    data["text_ref"] = {k: passage.get(k) for k in REF_KEYS}
+    out = dict(task, data=data)
+    out["annotations"] = [dict(a, result=[_without_text(r) for r in a.get("result") or []])
+                          for a in task.get("annotations") or []]
+    return out
+
+
+def _without_text(item: dict) -> dict:
+    if item.get("type") != "labels":
+        return item
+    value = {k: v for k, v in (item.get("value") or {}).items() if k != "text"}
+    return dict(item, value=value)
+
+
+def resolve_standoff(tasks: list[dict], where: str, text_field: str = "text",
+                     corpus_dir: str | Path | None = None) -> list[dict]:
+    """Fill in the text of every stand-off task from the corpus (in place); returns the tasks."""
+    cache: dict = {}
+    corpus = Path(corpus_dir) if corpus_dir else None
+    for n, task in enumerate(tasks):
+        data = task.get("data")
+        if not isinstance(data, dict) or text_field in data or "text_ref" not in data:
+            continue
+        ref = data["text_ref"]
+        if not isinstance(ref, dict) or any(k not in ref for k in ("id", "file", "segments", "sha256")):
+            raise InputError(f"{where}: task {task.get('id', n)}: text_ref must hold id, file, segments and sha256")
+        try:
+            data[text_field] = passage_text(ref, corpus or default_corpus_dir(), cache)
+        except InputError as exc:
+            raise InputError(f"{where}: task {task.get('id', n)}: {exc}") from exc
+    return tasks

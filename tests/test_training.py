@@ -150,20 +150,82 @@ def test_incomplete_model_directory_fails_at_start(tmp_path, trained):
         load_tagger(str(tmp_path))
 
 
-def test_pretrain_then_finetune_from_its_output(tmp_path):
+def test_pretrain_dedups_excludes_holds_out_resumes_and_writes_its_curve(tmp_path):
     from transformers import AutoModelForMaskedLM
 
     from minzheng_ie.training.pretrain import PretrainConfig, pretrain
 
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps({"text": "全市城乡低保标准每人每月620元,支出低保资金47.22亿元。" * 6},
-                                           ensure_ascii=False) for _ in range(20)) + "\n", encoding="utf-8")
+    texts = [f"第{i}批:全市城乡低保标准每人每月{600 + i}元,支出低保资金{i}.22亿元。" * 6 for i in range(30)]
+    texts += texts[:5]  # exact duplicates are dropped
+    corpus.write_text("\n".join(json.dumps({"text": t}, ensure_ascii=False) for t in texts) + "\n", encoding="utf-8")
+    manifest = tmp_path / "passages.jsonl"  # a gold passage was cut from record 3: it is left out
+    manifest.write_text(json.dumps({"id": "g", "file": "corpus.jsonl", "segments": [{"record": 3}]}) + "\n",
+                        encoding="utf-8")
     out = tmp_path / "pt"
-    summary = pretrain(PretrainConfig(base_model="scratch:tiny", inputs=(str(corpus),), output_dir=str(out),
-                                      chunk_chars=62, batch_size=8, max_steps=3, warmup_steps=1))
-    assert summary["steps"] == 3 and summary["documents"] == 20 and summary["chunks"] > 20
+    cfg = PretrainConfig(base_model="scratch:tiny", inputs=(str(corpus),), output_dir=str(out), chunk_chars=30,
+                         batch_size=8, max_steps=4, warmup_steps=1, masking="whole_word", holdout_every=4,
+                         eval_steps=2, save_steps=2, eval_chunks=16, exclude_manifest=str(manifest))
+    first = pretrain(cfg)
+    assert first["duplicates"] == 4 and first["excluded_gold_records"] == 2  # record 3 and its copy, record 33
+    assert first["train_documents"] + first["held_out_documents"] == 29 and first["held_out_documents"] > 0
+    assert first["steps"] == 4 and (out / "pretrain_curve.png").exists()
+    curve = json.loads((out / "pretrain_curve.json").read_text(encoding="utf-8"))
+    assert [p["step"] for p in curve["held_out"]] == [0, 2, 4]
+    from dataclasses import replace
+
+    again = pretrain(replace(cfg, max_steps=6), resume=True)  # continues from checkpoint-4, not from scratch
+    assert again["resumed_from"].endswith("checkpoint-4") and again["steps"] == 6
+    assert [p["step"] for p in json.loads((out / "pretrain_curve.json").read_text())["held_out"]] == [0, 2, 4, 6]
     assert AutoModelForMaskedLM.from_pretrained(out).config.num_hidden_layers == 2
-    assert (out / "pretrain_loss.png").exists()
+    with pytest.raises(InputError, match="no checkpoint"):
+        pretrain(replace(cfg, output_dir=str(tmp_path / "fresh")), resume=True)
+
+
+def test_whole_word_masking_masks_every_character_of_a_chosen_word():
+    import torch
+
+    from minzheng_ie.training.pretrain import WordMaskCollator
+    from minzheng_ie.training.vocab import character_tokenizer
+
+    tok = character_tokenizer()
+    chars = list("城乡低保标准每人每月六百二十元") * 4
+    ids = tok(chars, is_split_into_words=True)["input_ids"]
+    starts = [1] + [1 if i % 4 == 0 else 0 for i in range(len(chars))] + [1]  # words of four characters
+    special = [1] + [0] * len(chars) + [1]
+    feature = {"input_ids": ids, "special_tokens_mask": special, "word_starts": starts}
+    batch = WordMaskCollator(tok, 0.3, torch.Generator().manual_seed(0))([feature] * 8)
+    masked = batch["labels"] != -100
+    assert masked.any() and not masked[:, 0].any() and not masked[:, -1].any()
+    for row in masked:
+        words = row[1:-1].view(-1, 4)
+        assert bool(((words.sum(1) == 0) | (words.sum(1) == 4)).all())  # all of a word or none of it
+    token_level = WordMaskCollator(tok, 0.3, torch.Generator().manual_seed(0), whole_words=False)([feature] * 8)
+    rows = (token_level["labels"] != -100)[:, 1:-1].reshape(8, -1, 4).sum(-1)
+    assert bool(((rows > 0) & (rows < 4)).any())  # single characters are masked alone
+
+
+def test_character_vectors_start_the_embeddings(tmp_path):
+    import torch
+
+    from minzheng_ie.training.pretrain import build_mlm_model
+    from minzheng_ie.training.vectors import VectorsConfig, read_vectors, train_vectors
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": f"低保标准每人每月{600 + i}元\n临时救助{i}人次"}, ensure_ascii=False)
+                                for i in range(200)) + "\n", encoding="utf-8")
+    summary = train_vectors(VectorsConfig(inputs=(str(corpus),), output_dir=str(tmp_path / "v"), dim=128,
+                                          epochs=1, min_count=1, holdout_every=0, workers=1))
+    assert summary["vocabulary"] > 10
+    vectors = read_vectors(tmp_path / "v" / "chars.vec")
+    tok, model = build_mlm_model("scratch:tiny", str(tmp_path / "v" / "chars.vec"))
+    emb = model.get_input_embeddings().weight.detach()
+    a, b = tok.convert_tokens_to_ids("低"), tok.convert_tokens_to_ids("保")
+    va, vb = torch.tensor(vectors["低"]), torch.tensor(vectors["保"])
+    # the rows are the vectors, centred and rescaled: differences between rows keep their direction
+    assert float(torch.cosine_similarity(emb[a] - emb[b], va - vb, 0)) > 0.999
+    with pytest.raises(InputError, match="hidden size"):
+        build_mlm_model("scratch:small", str(tmp_path / "v" / "chars.vec"))
 
 
 def test_crf_likelihood_matches_brute_force_and_model_round_trips(tmp_path):

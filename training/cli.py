@@ -8,7 +8,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pretrain", help="masked-language-model pretraining on unlabeled text (.txt/.jsonl[.gz])")
     p.add_argument("--config", required=True, help="pretraining YAML, e.g. configs/pretrain.yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     p.set_defaults(func=cmd_pretrain)
+
+    v = sub.add_parser("vectors", help="word2vec character vectors from unlabeled text (to start an encoder's embeddings)")
+    v.add_argument("--config", required=True, help="vectors YAML, e.g. configs/vectors.yaml")
+    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    v.set_defaults(func=cmd_vectors)
 
     t = sub.add_parser("train", help="train the entity tagger + relation head from a Label Studio export or JSONL")
     t.add_argument("--config", required=True, help="training YAML, e.g. configs/train.yaml")
@@ -30,7 +36,19 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import PretrainConfig, pretrain
 
     cfg = load_config(PretrainConfig, args.config, args.set)
-    summary = pretrain(cfg, callbacks=[] if not args.quiet else None)
+    summary = pretrain(cfg, callbacks=[] if not args.quiet else None, resume=args.resume)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    import json
+
+    from minzheng_ie.annotation.config import load_config
+
+    from .vectors import VectorsConfig, train_vectors
+
+    summary = train_vectors(load_config(VectorsConfig, args.config, args.set))
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, ensure_ascii=False, indent=2))
     return 0
 

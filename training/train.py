@@ -49,6 +49,7 @@ class TrainConfig:
     hint_dropout: float = 0.2  # share of training windows shown without hints
     hint_prior: float = 6.0  # initial logit bias towards the hinted tag (training starts from the rules)
     seed: int = 13
+    bf16: bool = False  # bfloat16 autocast for the training steps (dev scoring stays fp32)
     silver: SilverConfig = field(default_factory=SilverConfig)
 
 
@@ -181,7 +182,7 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
         warmup_steps=int(cfg.warmup_ratio * total_steps),
         logging_strategy="epoch", save_strategy="no", eval_strategy="no", report_to=[],
         use_cpu=not torch.cuda.is_available(), seed=cfg.seed, data_seed=cfg.seed, dataloader_num_workers=0,
-        remove_unused_columns=False, disable_tqdm=not progress,
+        remove_unused_columns=False, disable_tqdm=not progress, bf16=cfg.bf16,
     )
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate(tokenizer.pad_token_id),
                       callbacks=[DevEvaluation()])
