@@ -63,6 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ag.add_argument("--markdown", action="store_true")
     ag.set_defaults(func=cmd_agreement)
 
+    cs = asub.add_parser("consistency", help="same surface, same decision; every figure beside a programme considered: "
+                                             "a list of places to look")
+    cs.add_argument("data", help="export, JSONL or SPLIT.json:PART")
+    cs.add_argument("--markdown", action="store_true", help="a Markdown table instead of JSON lines")
+    cs.set_defaults(func=cmd_consistency)
+
     ps = asub.add_parser("passages", help="choose corpus passages for gold annotation; write their manifest, "
                                           "texts and the frozen split")
     ps.add_argument("--config", default=None, help="selection config (default: configs/passages.yaml)")
@@ -169,6 +175,19 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print(metrics_markdown(m, f"Agreement: {args.second} against {args.first}"))
     else:
         print(json.dumps({"entities": m["entities"], "relations": m["relations"]}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_consistency(args: argparse.Namespace) -> int:
+    from .consistency import findings, findings_markdown
+    from .convert import load_docs
+
+    found = findings(load_docs(args.data))
+    if args.markdown:
+        print(findings_markdown(found))
+    else:
+        for f in found:
+            print(json.dumps(f.to_json(), ensure_ascii=False))
     return 0
 
 
