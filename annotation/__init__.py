@@ -1,1 +1,1 @@
-"""Documents, labels and Label Studio: the data layer every other stage builds on."""
+"""Annotation: Label Studio I/O and validation, the rule pre-annotator, gold passages, inline markup, page furniture."""

@@ -1,27 +1,16 @@
-"""`mzie`: one command, a subcommand per stage. Thin: parse arguments, call library
-functions, print. Only this layer configures logging and progress bars."""
+"""`mzie annotate …`: the Label Studio config, validation, conversion, pre-annotation,
+statistics, agreement, consistency, gold passages and inline markup."""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
-from importlib import import_module
 from pathlib import Path
 
-from .errors import InputError
+from minzheng_ie.core.errors import InputError
 
-log = logging.getLogger("minzheng_ie")
-
-# Each stage registers its own subcommands; modules are light to import (heavy
-# libraries such as torch are imported inside the handlers).
-STAGES = [
-    "minzheng_ie.annotation.cli",
-    "minzheng_ie.annotation.studio_cli",
-    "minzheng_ie.training.cli",
-    "minzheng_ie.inference.cli",
-    "minzheng_ie.eval.cli",
-]
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from .schema import checked_labeling_config, load_schema
+    from minzheng_ie.core.schema import checked_labeling_config, load_schema
 
     sys.stdout.write(checked_labeling_config(load_schema(args.schema)))
     return 0
@@ -154,7 +143,7 @@ def cmd_agreement(args: argparse.Namespace) -> int:
     """F1 of one pass against the other is symmetric: P and R swap when the roles do."""
     from minzheng_ie.eval.spans import metrics_markdown, score
 
-    from .schema import load_schema
+    from minzheng_ie.core.schema import load_schema
 
     def load(path: str):
         from . import markup
@@ -195,9 +184,9 @@ def cmd_passages(args: argparse.Namespace) -> int:
     import os
 
     from . import passages as P
-    from .config import load_config
-    from .record import write_text_atomic
-    from .schema import config_path
+    from minzheng_ie.core.config import load_config
+    from minzheng_ie.core.record import write_text_atomic
+    from minzheng_ie.core.schema import config_path
 
     cfg = load_config(P.PassageConfig, args.config or config_path("passages.yaml"))
     corpus = args.corpus or os.environ.get("MZIE_CORPUS") or cfg.corpus_dir
@@ -242,12 +231,12 @@ def cmd_passages(args: argparse.Namespace) -> int:
 def cmd_markup(args: argparse.Namespace) -> int:
     from . import markup
     from .convert import load_docs
-    from .record import Meta
+    from minzheng_ie.core.record import Meta
 
     if all(p.endswith(".ann") for p in args.inputs):
         from .labelstudio import doc_to_task
         from .passages import read_manifest, to_standoff
-        from .record import write_text_atomic
+        from minzheng_ie.core.record import write_text_atomic
 
         metas = json.loads(Path(args.meta).read_text(encoding="utf-8")) if args.meta else {}
         passages = {p["id"]: p for p in read_manifest(args.manifest)} if args.manifest else {}
@@ -285,31 +274,3 @@ def cmd_markup(args: argparse.Namespace) -> int:
         (out / f"{doc.id}.ann").write_text(markup.to_markup(doc), encoding="utf-8")
     print(f"{out}: markup written")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mzie", description="Information extraction from Chinese civil-affairs reports.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in STAGES:
-        import_module(name).register(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return int(args.func(args) or 0)
-    except InputError as exc:
-        print(f"mzie: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mzie: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

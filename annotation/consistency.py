@@ -23,9 +23,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from .record import Doc
+from minzheng_ie.core.record import Doc
 from .rules.relations import clause_index
-from .spec import sentence_index
+from minzheng_ie.core.spec import sentence_index
 
 FIGURES = ("amount", "count", "standard")
 

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .record import Doc, write_jsonl, write_text_atomic
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, write_jsonl, write_text_atomic
 from .validate import Report, validate_export
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def load_docs(path: str | Path) -> list[Doc]:
     split file lists its exports (`exports`, relative to it) and the document ids of each part.
     """
     from .labelstudio import read_export
-    from .record import read_jsonl
+    from minzheng_ie.core.record import read_jsonl
 
     name, _, part = str(path).rpartition(":")
     if name and part in SPLIT_PARTS and Path(name).is_file():

@@ -20,7 +20,7 @@ import bisect
 import logging
 import re
 
-from .record import Doc
+from minzheng_ie.core.record import Doc
 from .rules.script import simplified_shadow
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import InputError
-from .record import Doc, Meta, Relation, write_text_atomic
-from .schema import Schema, load_schema
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Meta, Relation, write_text_atomic
+from minzheng_ie.core.schema import Schema, load_schema
 
 log = logging.getLogger(__name__)
 

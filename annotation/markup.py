@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import InputError
-from .record import Doc, Relation
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Relation
 
 _ENTITY = re.compile(r"\[\[([^\[\]|]+)\|([A-Za-z_]+)(?:\|([A-Za-z0-9_]+))?\]\]")
 _REL_LINE = re.compile(r"\n#rel([^\n]*)")

@@ -61,11 +61,11 @@ from dataclasses import replace
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Rounded, localcontext
 from functools import cache
 
-from .record import Doc, Entity
+from minzheng_ie.core.record import Doc, Entity
 from .rules.gazetteer import Place, load_gazetteer
 from .rules.regions import _derived_names, region_rules  # 芷江县 → 芷江侗族自治县, as the tagger reads it
 from .rules.script import simplified_shadow
-from .spec import SENTENCE_END
+from minzheng_ie.core.spec import SENTENCE_END
 
 log = logging.getLogger(__name__)
 

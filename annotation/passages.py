@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from minzheng_ie.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def passage_text(p: dict | Passage, corpus_dir: str | Path, cache: dict | None =
 
 
 def write_manifest(passages: list[Passage], path: str | Path) -> None:
-    from .record import write_text_atomic
+    from minzheng_ie.core.record import write_text_atomic
 
     lines = [json.dumps(p.to_json(), ensure_ascii=False) for p in passages]
     write_text_atomic(Path(path), "\n".join(lines) + "\n")

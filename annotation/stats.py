@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .record import Doc
-from .schema import load_schema
+from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import load_schema
 
 
 def corpus_stats(docs: list[Doc]) -> dict:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import InputError
+from minzheng_ie.core.errors import InputError
 from .labelstudio import read_tasks, task_score, to_doc
-from .record import Doc, write_text_atomic
-from .schema import Schema, checked_labeling_config, load_schema
+from minzheng_ie.core.record import Doc, write_text_atomic
+from minzheng_ie.core.schema import Schema, checked_labeling_config, load_schema
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def default_config_path(env: dict[str, str] | None = None) -> Path:
 
 
 def _read_config_file(path: Path, explicit: bool) -> dict:
-    from .config import read_yaml
+    from minzheng_ie.core.config import read_yaml
 
     if not path.exists():
         if explicit:

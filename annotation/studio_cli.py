@@ -84,7 +84,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     from minzheng_ie.inference.cli import progress_bar
     from minzheng_ie.inference.tag import load_tagger, tag_docs
 
-    from .readers import read_inputs
+    from minzheng_ie.core.readers import read_inputs
     from .studio import build_tasks, connect, existing_doc_ids, push_tasks, require_project, select_docs
 
     log = logging.getLogger("minzheng_ie")
@@ -131,7 +131,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from .studio import connect, pull_export, require_project, write_review
 
     if args.export:
-        from .errors import InputError
+        from minzheng_ie.core.errors import InputError
 
         try:
             settings = _settings(args, need_key=False)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .labelstudio import ExportReading, Issue, read_export
-from .record import Doc
-from .schema import Schema, load_schema
-from .spec import edge_problem, sentence_index
+from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import Schema, load_schema
+from minzheng_ie.core.spec import edge_problem, sentence_index
 
 
 @dataclass

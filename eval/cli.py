@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,13 +51,13 @@ def register_cv(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from minzheng_ie.annotation.config import load_config
+    from minzheng_ie.core.config import load_config
 
     from .cv import CVConfig, cross_validate, cv_markdown
 
     cfg = load_config(CVConfig, args.config, args.set)
     summary = cross_validate(cfg)
-    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.core.schema import load_schema
 
     print(cv_markdown(summary, load_schema().entity_labels))
     return 0
@@ -68,8 +68,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("mzie eval needs --gold (or --data), -o and one of --predictions or --model "
                          "(or `mzie eval cv --config FILE`, `mzie eval compare OLD NEW`)")
     from minzheng_ie.annotation.convert import load_docs
-    from minzheng_ie.annotation.record import Doc, Meta, write_jsonl
-    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.core.record import Doc, Meta, write_jsonl
+    from minzheng_ie.core.schema import load_schema
     from minzheng_ie.inference.tag import load_tagger
 
     from .errors import errors

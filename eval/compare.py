@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 
 from .bootstrap import SAMPLES, paired_difference
 

@@ -7,7 +7,7 @@ report says how many, so a disagreement is always explained.
 """
 from __future__ import annotations
 
-from minzheng_ie.annotation.record import Doc, Entity
+from minzheng_ie.core.record import Doc, Entity
 from minzheng_ie.training.codec import doc_to_char_tags
 
 

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minzheng_ie.annotation.config import apply_overrides, from_dict, read_yaml, to_dict
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, Meta, read_jsonl, write_jsonl
+from minzheng_ie.core.config import apply_overrides, from_dict, read_yaml, to_dict
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Meta, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
 
 def cross_validate(cfg: CVConfig) -> dict:
     from minzheng_ie.annotation.convert import load_docs
-    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.core.schema import load_schema
     from minzheng_ie.training.report import write_json
 
     from .spans import score

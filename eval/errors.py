@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.record import Doc
 
 from .spans import Span, entity_spans, overlaps
 

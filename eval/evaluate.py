@@ -13,8 +13,8 @@ import logging
 from dataclasses import replace
 from typing import Callable
 
-from minzheng_ie.annotation.record import Doc, Entity
-from minzheng_ie.annotation.schema import Schema
+from minzheng_ie.core.record import Doc, Entity
+from minzheng_ie.core.schema import Schema
 
 from . import bootstrap
 from .crosscheck import seqeval_scores
@@ -33,7 +33,7 @@ def attach_gold_values(gold_docs: list[Doc], path: str) -> int:
     gold corpus's values.jsonl); every line must name an existing gold entity. Returns how many."""
     import json
 
-    from minzheng_ie.annotation.errors import InputError
+    from minzheng_ie.core.errors import InputError
 
     known = {(d.id, e.start, e.end, e.label) for d in gold_docs for e in d.entities}
     try:

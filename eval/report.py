@@ -11,7 +11,7 @@ import html
 import json
 from pathlib import Path
 
-from minzheng_ie.annotation.record import Doc, write_text_atomic
+from minzheng_ie.core.record import Doc, write_text_atomic
 
 from .errors import KINDS, NONE, SpanError
 from .spans import Span, relation_keys

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.record import Doc
 
 Span = tuple[int, int, str]  # start, end (exclusive), label
 VIEWS = ("strict", "exact", "type", "partial")

@@ -21,8 +21,8 @@ import threading
 from typing import Any
 
 from minzheng_ie.annotation.labelstudio import doc_to_task
-from minzheng_ie.annotation.record import Doc, Meta
-from minzheng_ie.annotation.schema import Schema, load_schema
+from minzheng_ie.core.record import Doc, Meta
+from minzheng_ie.core.schema import Schema, load_schema
 
 log = logging.getLogger(__name__)
 

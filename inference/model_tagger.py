@@ -21,9 +21,9 @@ import logging
 import re
 from pathlib import Path
 
-from minzheng_ie.annotation import spec
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, Entity, Relation
+from minzheng_ie.core import spec
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Entity, Relation
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, Entity, atomic_path, write_text_atomic
-from minzheng_ie.annotation.spec import sentence_bounds
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Entity, atomic_path, write_text_atomic
+from minzheng_ie.core.spec import sentence_bounds
 
 FILE_FORMATS = ("jsonl", "label-studio")
 DIR_FORMATS = ("csv", "parquet", "markup")
@@ -87,7 +87,7 @@ def write_label_studio(docs: list[Doc], path: Path) -> None:
     # Task by task rather than write_tasks: after a resumed or model-changed run the
     # records may come from different models, and each prediction names its own.
     from minzheng_ie.annotation.labelstudio import doc_to_task
-    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.core.schema import load_schema
 
     schema = load_schema()
     tasks = [doc_to_task(d, str(d.meta.extra.get("model_version", "unknown")), schema) for d in docs]

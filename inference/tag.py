@@ -38,9 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Protocol
 
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.readers import ReadFailure, read_inputs
-from minzheng_ie.annotation.record import Doc, dumps, read_jsonl, write_jsonl, write_text_atomic
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.readers import ReadFailure, read_inputs
+from minzheng_ie.core.record import Doc, dumps, read_jsonl, write_jsonl, write_text_atomic
 
 from .outputs import OutputPaths, output_paths, write_outputs
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from minzheng_ie.annotation import markup
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.record import Doc
 
 REPO = Path(__file__).resolve().parents[1]
 GOLD_EXPORT = REPO / "annotation" / "data" / "gold" / "seeds.json"

@@ -3,9 +3,9 @@ import json
 import subprocess
 import sys
 
-from minzheng_ie.annotation.cli import main
+from minzheng_ie.core.cli import main
 from minzheng_ie.annotation.labelstudio import load_export
-from minzheng_ie.annotation.record import read_jsonl
+from minzheng_ie.core.record import read_jsonl
 from minzheng_ie.annotation.validate import validate_export
 
 from conftest import GOLD_EXPORT, SEEDS
@@ -86,7 +86,7 @@ def test_unknown_model_is_one_clear_error(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
-    out = subprocess.run([sys.executable, "-m", "minzheng_ie.annotation.cli", "--help"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "minzheng_ie.core.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     for command in ("annotate", "tag", "eval"):
         assert command in out

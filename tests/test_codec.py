@@ -1,8 +1,8 @@
 """The codec is lossless: records → BIO → token labels → (as if predicted) → records."""
 import pytest
 
-from minzheng_ie.annotation.record import Doc
-from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import load_schema
 from minzheng_ie.training.codec import (IGNORE, bio_labels, char_tags_to_spans, decode, decode_probabilities,
                                         doc_to_char_tags, encode_doc, fill_tokenless, viterbi_tags)
 
@@ -113,7 +113,7 @@ def test_probability_decoding_round_trips_the_gold(gold_docs):
 def test_hints_align_like_labels_and_round_trip(fixture_docs, gold_docs):
     """Hint ids are label ids + HINT_OFFSET on exactly the tokens that carry labels, NO_HINT
     elsewhere; decoded back they give the hinted entities. Overlapping hints keep the first."""
-    from minzheng_ie.annotation.record import Entity
+    from minzheng_ie.core.record import Entity
     from minzheng_ie.training.codec import HINT_OFFSET, NO_HINT, entity_char_tags
 
     tok = make_tokenizer([d.text for d in fixture_docs + gold_docs])

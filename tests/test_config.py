@@ -2,9 +2,9 @@ from dataclasses import FrozenInstanceError, dataclass, field
 
 import pytest
 
-from minzheng_ie.annotation.config import apply_overrides, from_dict, load_config, to_dict
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.core.config import apply_overrides, from_dict, load_config, to_dict
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.schema import load_schema
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from minzheng_ie.annotation.cli import main
+from minzheng_ie.core.cli import main
 from minzheng_ie.annotation.convert import SplitSpec, split_ids
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import read_jsonl
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import read_jsonl
 
 from conftest import GOLD_EXPORT
 from ls_fixtures import ann, region, task

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from minzheng_ie.annotation.cli import main
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.cli import main
+from minzheng_ie.core.errors import InputError
 from minzheng_ie.eval.cv import fold_ids
 
 from conftest import GOLD_EXPORT

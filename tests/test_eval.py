@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from minzheng_ie.annotation import markup
-from minzheng_ie.annotation.cli import main
-from minzheng_ie.annotation.record import Doc, Relation, write_jsonl
-from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.core.cli import main
+from minzheng_ie.core.record import Doc, Relation, write_jsonl
+from minzheng_ie.core.schema import load_schema
 from minzheng_ie.eval.bootstrap import interval, paired_difference
 from minzheng_ie.eval.compare import compare
 from minzheng_ie.eval.crosscheck import seqeval_scores
@@ -207,7 +207,7 @@ def test_eval_command_writes_the_report(rules_report, tmp_path, capsys):
 
 
 def test_compare_refuses_reports_on_different_documents(rules_report, tmp_path):
-    from minzheng_ie.annotation.errors import InputError
+    from minzheng_ie.core.errors import InputError
     from minzheng_ie.eval.compare import read_metrics
 
     m = read_metrics(rules_report)

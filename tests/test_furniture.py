@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from minzheng_ie.annotation.furniture import drop_furniture, furniture_spans
-from minzheng_ie.annotation.record import Doc, Relation
+from minzheng_ie.core.record import Doc, Relation
 
 SEEDS = Path(__file__).resolve().parents[1] / "annotation" / "data" / "seeds"
 

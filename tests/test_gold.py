@@ -20,6 +20,6 @@ def test_gold_export_validates_clean():
 def test_data_card_counts_match_the_stats_command():
     card = (GOLD_EXPORT.parent / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- stats:begin -->\n(.*?)<!-- stats:end -->", card, re.S).group(1)
-    out = subprocess.run([sys.executable, "-m", "minzheng_ie.annotation.cli", "annotate", "stats",
+    out = subprocess.run([sys.executable, "-m", "minzheng_ie.core.cli", "annotate", "stats",
                           str(GOLD_EXPORT), "--markdown"], capture_output=True, text=True, check=True).stdout
     assert block.strip() == out.strip()

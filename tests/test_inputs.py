@@ -16,8 +16,8 @@ from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from minzheng_ie.annotation.furniture import furniture_spans
-from minzheng_ie.annotation.readers import ReadFailure, decode_html, read_inputs
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.readers import ReadFailure, decode_html, read_inputs
+from minzheng_ie.core.record import Doc
 
 pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))  # Adobe-GB1: simplified
 pdfmetrics.registerFont(UnicodeCIDFont("MSung-Light"))  # Adobe-CNS1: traditional

@@ -24,11 +24,11 @@ def test_wheel_install_imports_every_subpackage(tmp_path):
         f"for name in {SUBPACKAGES!r}:\n"
         "    mod = importlib.import_module(name)\n"
         f"    assert mod.__file__.startswith({str(target)!r}), (name, mod.__file__)\n"
-        "from minzheng_ie.annotation.schema import config_path, load_schema\n"
+        "from minzheng_ie.core.schema import config_path, load_schema\n"
         f"assert str(config_path('schema.yaml')).startswith({str(target)!r})\n"
         "assert load_schema().entity_labels == ('region', 'programme', 'amount', 'count', 'standard')\n"
         "from minzheng_ie.annotation.rules import RuleTagger\n"
-        "from minzheng_ie.annotation.record import Doc\n"
+        "from minzheng_ie.core.record import Doc\n"
         "print(len(RuleTagger()(Doc('d', '重庆市支出低保资金47.22亿元。')).entities))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)

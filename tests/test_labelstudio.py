@@ -5,7 +5,7 @@ import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
 from minzheng_ie.annotation.labelstudio import doc_to_task, read_export, read_tasks, to_doc
-from minzheng_ie.annotation.schema import checked_labeling_config, labeling_config, load_schema
+from minzheng_ie.core.schema import checked_labeling_config, labeling_config, load_schema
 from minzheng_ie.annotation.validate import validate_export
 
 from ls_fixtures import ann, region, relation, task

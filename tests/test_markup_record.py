@@ -4,8 +4,8 @@ import jsonschema
 import pytest
 
 from minzheng_ie.annotation import markup
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import RECORD_JSON_SCHEMA, Doc, Entity, read_jsonl, write_jsonl
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import RECORD_JSON_SCHEMA, Doc, Entity, read_jsonl, write_jsonl
 
 
 def test_markup_offsets_are_code_points(fixture_docs):

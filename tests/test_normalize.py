@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from minzheng_ie.annotation import markup
 from minzheng_ie.annotation.normalize import (QUALIFIERS, decimal_string, normalise_doc, normalise_entity,
                                               parse_number)
-from minzheng_ie.annotation.record import RECORD_JSON_SCHEMA, Doc
+from minzheng_ie.core.record import RECORD_JSON_SCHEMA, Doc
 
 FIGURES = ("amount", "count", "standard")
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from minzheng_ie.annotation import passages as P
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 
 
 def write_corpus(path, texts):
@@ -82,7 +82,7 @@ def make_passage(tmp_path, opencc=None):
 @pytest.mark.parametrize("opencc", [None, "s2hk"])
 def test_standoff_task_keeps_no_text_and_reads_back_identically(tmp_path, monkeypatch, opencc):
     from minzheng_ie.annotation.labelstudio import doc_to_task, read_export
-    from minzheng_ie.annotation.record import Doc
+    from minzheng_ie.core.record import Doc
 
     passage, text = make_passage(tmp_path, opencc)
     doc = Doc("news-d00", text)

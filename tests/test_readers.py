@@ -2,8 +2,8 @@ import io
 import json
 import sys
 
-from minzheng_ie.annotation.readers import ReadFailure, decode_bytes, read_inputs
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.readers import ReadFailure, decode_bytes, read_inputs
+from minzheng_ie.core.record import Doc
 
 TEXT = "洪江市民政局发放臨時救助金3.5万元。\r\n第二行"
 

@@ -1,10 +1,10 @@
 """The rule pre-annotator on the spec's own examples, and its contract with the spec."""
 import pytest
 
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.record import Doc
 from minzheng_ie.annotation.rules import RuleTagger
 from minzheng_ie.annotation.rules.figures import find_figures
-from minzheng_ie.annotation.spec import edge_problem
+from minzheng_ie.core.spec import edge_problem
 
 
 @pytest.fixture(scope="module")

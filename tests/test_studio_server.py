@@ -16,8 +16,8 @@ import pytest
 
 from ls_server import LabelStudioServer, ensure_label_studio, free_port, stop, wait_http
 from minzheng_ie.annotation.labelstudio import doc_to_result
-from minzheng_ie.annotation.record import read_jsonl
-from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.core.record import read_jsonl
+from minzheng_ie.core.schema import load_schema
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from label_studio_sdk.core.api_error import ApiError
 
 from ls_fixtures import ann, task
 from minzheng_ie.annotation import markup, studio
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 from minzheng_ie.annotation.labelstudio import doc_to_result
-from minzheng_ie.annotation.record import Doc
-from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import load_schema
 from minzheng_ie.inference import backend
 
 TOKEN = "s3cret-token-0123456789"
@@ -107,7 +107,7 @@ def test_refused_connection_names_url_and_logs_no_token(caplog):
 
 def test_cli_prints_one_line_for_a_refused_connection(monkeypatch, capsys, tmp_path):
     from ls_server import free_port
-    from minzheng_ie.annotation.cli import main
+    from minzheng_ie.core.cli import main
 
     monkeypatch.setenv("LABEL_STUDIO_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
@@ -243,7 +243,7 @@ def app_client():
 
 
 def test_health_and_setup(app_client):
-    from minzheng_ie.annotation.schema import checked_labeling_config
+    from minzheng_ie.core.schema import checked_labeling_config
 
     h = app_client.get("/health")
     assert h.status_code == 200 and h.json()["status"] == "UP"

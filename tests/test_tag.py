@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from minzheng_ie.annotation.cli import main
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, Entity, Relation, read_jsonl
+from minzheng_ie.core.cli import main
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Entity, Relation, read_jsonl
 from minzheng_ie.annotation.rules import RuleTagger
 from minzheng_ie.inference import tag as tag_module
 from minzheng_ie.inference.outputs import FACT_COLUMNS, MENTION_COLUMNS, RELATION_COLUMNS, fact_rows, mention_rows

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, write_jsonl
-from minzheng_ie.annotation.schema import load_schema
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, write_jsonl
+from minzheng_ie.core.schema import load_schema
 from minzheng_ie.training.codec import bio_labels
 from minzheng_ie.training.encoders import encoder_parts
 from minzheng_ie.training.model import JointModel, RelationHead, RelationHeadConfig
@@ -328,7 +328,7 @@ def test_onnx_runtime_gives_the_same_entities_and_int8_loads(trained):
 
 def test_cross_validation_scores_a_fixed_model_on_every_fold(trained, tmp_path):
     from conftest import GOLD_EXPORT
-    from minzheng_ie.annotation.cli import main
+    from minzheng_ie.core.cli import main
 
     path, _, _ = trained
     cfg = tmp_path / "cv.yaml"

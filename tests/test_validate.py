@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from minzheng_ie.annotation.cli import main
+from minzheng_ie.core.cli import main
 from minzheng_ie.annotation.validate import validate_export
 
 from ls_fixtures import ann, region, relation, task

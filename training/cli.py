@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import json
 
-    from minzheng_ie.annotation.config import load_config
+    from minzheng_ie.core.config import load_config
 
     from .pretrain import PretrainConfig, pretrain
 
@@ -44,7 +44,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def cmd_vectors(args: argparse.Namespace) -> int:
     import json
 
-    from minzheng_ie.annotation.config import load_config
+    from minzheng_ie.core.config import load_config
 
     from .vectors import VectorsConfig, train_vectors
 
@@ -54,7 +54,7 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from minzheng_ie.annotation.config import load_config
+    from minzheng_ie.core.config import load_config
 
     from .train import TrainConfig, train
 
@@ -67,8 +67,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_silver(args: argparse.Namespace) -> int:
-    from minzheng_ie.annotation.config import load_config
-    from minzheng_ie.annotation.record import write_jsonl
+    from minzheng_ie.core.config import load_config
+    from minzheng_ie.core.record import write_jsonl
 
     from .silver import SilverConfig, silver_docs
 

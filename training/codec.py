@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from minzheng_ie.annotation.record import Doc, Entity
+from minzheng_ie.core.record import Doc, Entity
 
 IGNORE = -100  # label id the loss ignores (transformers' convention)
 # Rule-hint ids (model.HintEmbedding): 0 is "no hint" (special tokens, hints dropped, no hinter);

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Iterable
 
-from minzheng_ie.annotation.record import Doc
-from minzheng_ie.annotation.schema import Schema
+from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import Schema
 
 from .codec import IGNORE, encode_doc
 from .pairs import candidates, gold_links, in_window

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 
 from .vocab import character_tokenizer
 

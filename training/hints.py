@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from minzheng_ie.annotation.record import Doc, Entity
+from minzheng_ie.core.record import Doc, Entity
 
 Hinter = Callable[[Doc], list[Entity]]
 

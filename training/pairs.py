@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from minzheng_ie.annotation.record import Doc, Entity
-from minzheng_ie.annotation.schema import Schema
-from minzheng_ie.annotation.spec import sentence_index
+from minzheng_ie.core.record import Doc, Entity
+from minzheng_ie.core.schema import Schema
+from minzheng_ie.core.spec import sentence_index
 
 DISTANCE_EDGES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # bucket k: distance < EDGES[k]
 N_DISTANCE_BUCKETS = 2 * (len(DISTANCE_EDGES) + 1) + 1

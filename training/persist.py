@@ -15,8 +15,8 @@ import json
 import shutil
 from pathlib import Path
 
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.schema import Schema, config_path, load_schema
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.schema import Schema, config_path, load_schema
 
 from .model import HintEmbedding, JointModel, RelationHead, RelationHeadConfig
 from .predict import DecodeSettings

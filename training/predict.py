@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from minzheng_ie.annotation.record import Doc, Entity, Relation
-from minzheng_ie.annotation.schema import Schema
+from minzheng_ie.core.record import Doc, Entity, Relation
+from minzheng_ie.core.schema import Schema
 
 from .codec import decode, decode_probabilities, encode, entity_char_tags
 from .model import JointModel

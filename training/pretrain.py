@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

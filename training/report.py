@@ -5,7 +5,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from minzheng_ie.annotation.record import write_text_atomic
+from minzheng_ie.core.record import write_text_atomic
 
 
 def write_json(path: Path, data) -> None:

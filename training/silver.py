@@ -19,8 +19,8 @@ import logging
 import re
 from dataclasses import dataclass
 
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc, Meta
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, Meta
 
 log = logging.getLogger(__name__)
 

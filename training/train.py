@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minzheng_ie.annotation.config import to_dict
-from minzheng_ie.annotation.errors import InputError
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.config import to_dict
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc
 
 from .silver import SilverConfig, silver_docs
 
@@ -104,7 +104,7 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
     from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
     from minzheng_ie.annotation.convert import load_docs
-    from minzheng_ie.annotation.schema import load_schema
+    from minzheng_ie.core.schema import load_schema
     from minzheng_ie.eval.spans import score
 
     from .codec import bio_labels

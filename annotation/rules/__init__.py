@@ -6,8 +6,8 @@ Label Studio can sort tasks by it.
 """
 from __future__ import annotations
 
-from minzheng_ie.annotation.record import Doc
-from minzheng_ie.annotation.schema import Schema, load_schema
+from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import Schema, load_schema
 
 from .figures import find_figures
 from .meta import document_fields

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from minzheng_ie.annotation.errors import InputError
+from minzheng_ie.core.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from minzheng_ie.annotation.record import Doc
+from minzheng_ie.core.record import Doc
 
 SOURCE_LINE = re.compile(r"^.*(?:信息来源|來源|来源|发布机构|發布機構)\s*[:：].*$", re.M)
 PUBLISHED = re.compile(r"(?:发布时间|發布時間|日期)\s*[:：]\s*((?:19|20)\d\d)")

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from minzheng_ie.annotation.config import read_yaml
-from minzheng_ie.annotation.schema import config_path
-from minzheng_ie.annotation.spec import PROGRAMME_TRAILERS, is_edge_forbidden
+from minzheng_ie.core.config import read_yaml
+from minzheng_ie.core.schema import config_path
+from minzheng_ie.core.spec import PROGRAMME_TRAILERS, is_edge_forbidden
 
 from .figures import ARABIC, CN_START
 

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from minzheng_ie.annotation.config import read_yaml
-from minzheng_ie.annotation.schema import config_path
+from minzheng_ie.core.config import read_yaml
+from minzheng_ie.core.schema import config_path
 
 from .gazetteer import Place, load_gazetteer
 

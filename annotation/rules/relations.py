@@ -11,9 +11,9 @@
 """
 from __future__ import annotations
 
-from minzheng_ie.annotation.record import Entity, Relation
-from minzheng_ie.annotation.schema import Schema
-from minzheng_ie.annotation.spec import sentence_index
+from minzheng_ie.core.record import Entity, Relation
+from minzheng_ie.core.schema import Schema
+from minzheng_ie.core.spec import sentence_index
 
 CLAUSE_MARKS = "，,；;：:"
 DIFFERENCE_WORDS = ("增加", "减少", "增长", "下降", "降低", "提高了", "增幅", "減少", "增長", "下降")

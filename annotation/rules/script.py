@@ -52,7 +52,7 @@ def traditional_copy(doc, suffix: str = "#traditional"):
     """A copy of a record in traditional script: same offsets, labels and relations."""
     from dataclasses import replace
 
-    from minzheng_ie.annotation.record import Doc
+    from minzheng_ie.core.record import Doc
 
     text = traditional_text(doc.text)
     return Doc(doc.id + suffix, text, entities=[replace(e, text=text[e.start:e.end]) for e in doc.entities],

@@ -1,0 +1,1 @@
+"""The cross-stage core: the document record, the label schema, configs, errors, input readers, the CLI."""

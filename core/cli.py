@@ -1,0 +1,48 @@
+"""`mzie`: one command, a subcommand per stage. Thin: parse arguments, call library
+functions, print. Only this layer configures logging and progress bars."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import import_module
+
+from .errors import InputError
+
+# Each stage registers its own subcommands; modules are light to import (heavy
+# libraries such as torch are imported inside the handlers).
+STAGES = [
+    "minzheng_ie.annotation.cli",
+    "minzheng_ie.annotation.studio_cli",
+    "minzheng_ie.training.cli",
+    "minzheng_ie.inference.cli",
+    "minzheng_ie.eval.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mzie", description="Information extraction from Chinese civil-affairs reports.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in STAGES:
+        import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"mzie: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mzie: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
