@@ -38,7 +38,7 @@ def document(megabytes: float) -> str:
 
 
 def child(model: str, runtime: str, megabytes: float) -> dict:
-    from minzheng_ie.annotation.record import Doc
+    from minzheng_ie.core.record import Doc
     from minzheng_ie.inference.tag import load_tagger
 
     text = document(megabytes)

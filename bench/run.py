@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from minzheng_ie.annotation.record import Doc, write_text_atomic
+from minzheng_ie.core.record import Doc, write_text_atomic
 from minzheng_ie.inference.model_tagger import ModelTagger
 from minzheng_ie.training.predict import DecodeSettings, predict_docs
 
