@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ps.add_argument("--texts", help="folder to write each passage's text into, as <id>.txt")
     ps.add_argument("--corpus", help="corpus folder (default: the config's corpus_dir, or $MZIE_CORPUS)")
     ps.add_argument("--split", help="split file to write (refuses to replace an existing one: the split is frozen)")
+    ps.add_argument("--extend-split", action="store_true",
+                    help="add this manifest's passages to an existing --split by the same stratified rule, "
+                         "leaving every earlier assignment as it is")
     ps.add_argument("--test", type=float, default=0.22, help="fraction of each stratum for test (default 0.22)")
     ps.add_argument("--dev", type=float, default=0.12, help="fraction of each stratum for dev (default 0.12)")
     ps.add_argument("--train-only", default="annotation/data/gold/seeds.json",
@@ -80,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mk.add_argument("--text-dir", help="when importing: folder of the original texts; each markup must reproduce "
                                        "its text exactly (matched by file stem prefix)")
     mk.add_argument("--meta", help="when importing: JSON file mapping doc id → meta fields")
-    mk.add_argument("--manifest", help="when importing: passage manifest (mzie annotate passages); its passages get "
+    mk.add_argument("--manifest", action="append", default=[], help="when importing (repeatable): passage manifest (mzie annotate passages); its passages get "
                                        "their provenance in meta, and stand-off ones are stored without text")
     mk.set_defaults(func=cmd_markup)
 
@@ -212,19 +215,34 @@ def cmd_passages(args: argparse.Namespace) -> int:
         from .convert import load_docs
 
         split_path = Path(args.split)
-        if split_path.exists():
-            raise InputError(f"{split_path} exists: the split is frozen once written; delete it by hand only "
-                             f"if nothing has learned from the gold yet")
-        train_only = [d.id for d in load_docs(args.train_only)] if args.train_only else []
-        split = P.split_passages(manifest, cfg.seed, args.test, args.dev, train_only)
         chars = {p["id"]: p["chars"] for p in manifest}
-        body = {"how": f"mzie annotate passages --split (seed {cfg.seed}, test {args.test}, dev {args.dev}; "
-                       f"stratified by source and script; {args.train_only} always train)",
-                "exports": ([Path(args.train_only).name] if args.train_only else []) + [args.gold_export],
-                **split,
-                "characters": {k: sum(chars.get(i, 0) for i in v) for k, v in split.items()}}
+        if args.extend_split:
+            if not split_path.exists():
+                raise InputError(f"--extend-split: {split_path} does not exist; write it first with --split")
+            body = json.loads(split_path.read_text(encoding="utf-8"))
+            known = {i for k in ("train", "dev", "test") for i in body[k]}
+            if known & set(chars):
+                raise InputError(f"{split_path} already holds {len(known & set(chars))} of these passages; "
+                                 f"an assignment in a frozen split is never changed")
+            split = P.split_passages(manifest, cfg.seed, args.test, args.dev)
+            for k in ("train", "dev", "test"):
+                body["characters"][k] += sum(chars[i] for i in split[k])
+                body[k] = body[k] + split[k]
+            body["how"] += (f"; extended with {args.manifest or args.out} by the same rule "
+                            f"(test {args.test}, dev {args.dev})")
+        else:
+            if split_path.exists():
+                raise InputError(f"{split_path} exists: the split is frozen once written; delete it by hand only "
+                                 f"if nothing has learned from the gold yet")
+            train_only = [d.id for d in load_docs(args.train_only)] if args.train_only else []
+            split = P.split_passages(manifest, cfg.seed, args.test, args.dev, train_only)
+            body = {"how": f"mzie annotate passages --split (seed {cfg.seed}, test {args.test}, dev {args.dev}; "
+                           f"stratified by source and script; {args.train_only} always train)",
+                    "exports": ([Path(args.train_only).name] if args.train_only else []) + [args.gold_export],
+                    **split,
+                    "characters": {k: sum(chars.get(i, 0) for i in v) for k, v in split.items()}}
         write_text_atomic(split_path, json.dumps(body, ensure_ascii=False, indent=2) + "\n")
-        print(f"{split_path}: " + ", ".join(f"{k} {len(v)} documents" for k, v in split.items()))
+        print(f"{split_path}: " + ", ".join(f"{k} {len(body[k])} documents" for k in ("train", "dev", "test")))
     return 0
 
 
@@ -239,7 +257,7 @@ def cmd_markup(args: argparse.Namespace) -> int:
         from minzheng_ie.core.record import write_text_atomic
 
         metas = json.loads(Path(args.meta).read_text(encoding="utf-8")) if args.meta else {}
-        passages = {p["id"]: p for p in read_manifest(args.manifest)} if args.manifest else {}
+        passages = {p["id"]: p for m in args.manifest for p in read_manifest(m)}
         tasks = []
         for n, p in enumerate(args.inputs, 1):
             path = Path(p)
