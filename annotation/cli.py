@@ -52,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     ag.add_argument("--markdown", action="store_true")
     ag.set_defaults(func=cmd_agreement)
 
+    mt = asub.add_parser("materialize", help="a gold export with every stand-off text filled in from the corpus, "
+                                             "ready to import into Label Studio (never commit it)")
+    mt.add_argument("export")
+    mt.add_argument("-o", "--out", required=True)
+    mt.set_defaults(func=cmd_materialize)
+
     cs = asub.add_parser("consistency", help="same surface, same decision; every figure beside a programme considered: "
                                              "a list of places to look")
     cs.add_argument("data", help="export, JSONL or SPLIT.json:PART")
@@ -167,6 +173,19 @@ def cmd_agreement(args: argparse.Namespace) -> int:
         print(metrics_markdown(m, f"Agreement: {args.second} against {args.first}"))
     else:
         print(json.dumps({"entities": m["entities"], "relations": m["relations"]}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from minzheng_ie.core.record import write_text_atomic
+
+    from .labelstudio import load_export
+
+    tasks = load_export(args.export)  # reading resolves every text_ref against the corpus
+    for t in tasks:
+        t.get("data", {}).pop("text_ref", None)
+    write_text_atomic(Path(args.out), json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
+    print(f"{args.out}: {len(tasks)} task(s), texts filled in")
     return 0
 
 

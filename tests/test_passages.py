@@ -116,3 +116,19 @@ def test_to_standoff_refuses_a_text_that_is_not_the_passage(tmp_path):
     passage, text = make_passage(tmp_path)
     with pytest.raises(InputError, match="differs from the manifest"):
         P.to_standoff({"data": {"text": text + "。"}, "annotations": []}, passage)
+
+
+def test_materialize_writes_an_importable_export_with_the_text(tmp_path, monkeypatch):
+    from minzheng_ie.annotation.labelstudio import doc_to_task
+    from minzheng_ie.core.cli import main
+    from minzheng_ie.core.record import Doc
+
+    passage, text = make_passage(tmp_path)
+    doc = Doc("news-d00", text)
+    doc.add(0, 2, "region")
+    stored = P.to_standoff(dict(doc_to_task(doc, "gold", as_annotation=True), id=1), passage)
+    (tmp_path / "gold.json").write_text(json.dumps([stored], ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("MZIE_CORPUS", str(tmp_path))
+    assert main(["annotate", "materialize", str(tmp_path / "gold.json"), "-o", str(tmp_path / "full.json")]) == 0
+    full = json.loads((tmp_path / "full.json").read_text(encoding="utf-8"))
+    assert full[0]["data"]["text"] == text and "text_ref" not in full[0]["data"]
