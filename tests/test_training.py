@@ -165,7 +165,7 @@ def test_pretrain_dedups_excludes_holds_out_resumes_and_writes_its_curve(tmp_pat
     out = tmp_path / "pt"
     cfg = PretrainConfig(base_model="scratch:tiny", inputs=(str(corpus),), output_dir=str(out), chunk_chars=30,
                          batch_size=8, max_steps=4, warmup_steps=1, masking="whole_word", holdout_every=4,
-                         eval_steps=2, save_steps=2, eval_chunks=16, exclude_manifest=str(manifest))
+                         eval_steps=2, save_steps=2, eval_chunks=16, exclude_manifests=(str(manifest),))
     first = pretrain(cfg)
     assert first["duplicates"] == 4 and first["excluded_gold_records"] == 2  # record 3 and its copy, record 33
     assert first["train_documents"] + first["held_out_documents"] == 29 and first["held_out_documents"] > 0

@@ -2,7 +2,7 @@
 
 The text pipeline runs on `datasets`: JSONL (plain or .gz, field `text`) and plain-text
 files are read, exact duplicates dropped, the records gold passages were cut from
-(`exclude_manifest`) left out, one document in `1/holdout_every` (by a hash of its text,
+(`exclude_manifests`) left out, one document in `1/holdout_every` (by a hash of its text,
 so the slice is stable as inputs are added) held out for measuring, and the rest cut into
 chunks of `chunk_chars` characters tokenized the way the tagger sees text — one token
 per character via `is_split_into_words` — so what the encoder learns here is exactly
@@ -69,7 +69,7 @@ class PretrainConfig:
     max_minutes: float = 60.0
     max_documents: int | None = None  # per input file, for quick runs
     dedup: bool = True  # drop documents whose text is an exact duplicate of an earlier one
-    exclude_manifest: str | None = None  # gold passage manifest: their source records are left out
+    exclude_manifests: tuple[str, ...] = ()  # gold passage manifests: their source records are left out
     holdout_every: int = 100  # one document in this many is held out (by text hash); 0 holds out none
     eval_steps: int = 500
     eval_chunks: int = 1024  # held-out chunks scored at each evaluation
@@ -121,10 +121,10 @@ def _digest(text: str) -> str:
 def select_documents(texts, cfg: PretrainConfig):
     """(train, held_out, counts): duplicates and gold-passage records removed, a stable slice held out."""
     excluded: set[str] = set()  # file#record of every record a gold passage was cut from
-    if cfg.exclude_manifest:
+    if cfg.exclude_manifests:
         from minzheng_ie.annotation.passages import read_manifest
 
-        for p in read_manifest(cfg.exclude_manifest):
+        for p in (p for m in cfg.exclude_manifests for p in read_manifest(m)):
             excluded.update(f"{p['file']}#{s['record']}" for s in p["segments"])
     digests = [_digest(t or "") for t in texts["text"]]
     # a copy of a gold passage's record elsewhere in the corpus is left out too

@@ -34,7 +34,7 @@ class SilverConfig:
     max_total_chars: int | None = None  # stop once this many characters are kept
     keywords: str = ""  # regular expression of domain words; empty keeps every document
     min_hits: int = 1  # keyword matches a kept document needs (ignored without keywords)
-    exclude_manifest: str | None = None  # gold passage manifest: the records gold was cut from are never silver
+    exclude_manifests: tuple[str, ...] = ()  # gold passage manifest: the records gold was cut from are never silver
 
 
 def select_texts(cfg: SilverConfig) -> list[tuple[str, str]]:
@@ -46,10 +46,11 @@ def select_texts(cfg: SilverConfig) -> list[tuple[str, str]]:
     except re.error as exc:
         raise InputError(f"silver.keywords {cfg.keywords!r}: not a valid regular expression ({exc})") from exc
     excluded: set[str] = set()
-    if cfg.exclude_manifest:
+    if cfg.exclude_manifests:
         from minzheng_ie.annotation.passages import read_manifest
 
-        excluded = {f"{p['file']}#{s['record']}" for p in read_manifest(cfg.exclude_manifest) for s in p["segments"]}
+        excluded = {f"{p['file']}#{s['record']}" for m in cfg.exclude_manifests
+                    for p in read_manifest(m) for s in p["segments"]}
     chosen: list[tuple[str, str]] = []
     total = 0
     for f in input_files(cfg.inputs):

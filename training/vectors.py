@@ -35,7 +35,7 @@ class VectorsConfig:
     epochs: int = 3
     skip_gram: bool = True
     negative: int = 10
-    exclude_manifest: str | None = None
+    exclude_manifests: tuple[str, ...] = ()
     holdout_every: int = 100  # the same held-out slice as pretraining (documents by text hash)
     dedup: bool = True
     workers: int = 2
@@ -58,7 +58,7 @@ def train_vectors(cfg: VectorsConfig) -> dict:
 
     files = input_files(cfg.inputs)
     sel = PretrainConfig(base_model="scratch:small", inputs=cfg.inputs, output_dir=cfg.output_dir,
-                         dedup=cfg.dedup, exclude_manifest=cfg.exclude_manifest, holdout_every=cfg.holdout_every)
+                         dedup=cfg.dedup, exclude_manifests=cfg.exclude_manifests, holdout_every=cfg.holdout_every)
     texts, _, counts = select_documents(load_texts(files, None, with_source=True), sel)
     sentences = character_sentences(texts["text"])
     n_chars = sum(len(s) for s in sentences)
