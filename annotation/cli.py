@@ -68,10 +68,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "texts and the frozen split")
     ps.add_argument("--config", default=None, help="selection config (default: configs/passages.yaml)")
     ps.add_argument("-o", "--out", help="manifest to write (JSONL, one passage per line)")
-    ps.add_argument("--manifest", help="an existing manifest to read instead of selecting again")
+    ps.add_argument("--manifest", action="append", default=[],
+                    help="an existing manifest to read instead of selecting again (repeatable)")
     ps.add_argument("--texts", help="folder to write each passage's text into, as <id>.txt")
     ps.add_argument("--corpus", help="corpus folder (default: the config's corpus_dir, or $MZIE_CORPUS)")
     ps.add_argument("--split", help="split file to write (refuses to replace an existing one: the split is frozen)")
+    ps.add_argument("--near-duplicates", action="store_true",
+                    help="put passages that share text (≥ 100 characters) into one part of --split: the most held-out "
+                         "part any of them is in")
     ps.add_argument("--extend-split", action="store_true",
                     help="add this manifest's passages to an existing --split by the same stratified rule, "
                          "leaving every earlier assignment as it is")
@@ -213,7 +217,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
     cfg = load_config(P.PassageConfig, args.config or config_path("passages.yaml"))
     corpus = args.corpus or os.environ.get("MZIE_CORPUS") or cfg.corpus_dir
     if args.manifest:
-        manifest = P.read_manifest(args.manifest)
+        manifest = [p for m in args.manifest for p in P.read_manifest(m)]
     else:
         if not args.out:
             raise InputError("give -o MANIFEST to select passages, or --manifest MANIFEST to reuse a selection")
@@ -235,7 +239,21 @@ def cmd_passages(args: argparse.Namespace) -> int:
 
         split_path = Path(args.split)
         chars = {p["id"]: p["chars"] for p in manifest}
-        if args.extend_split:
+        if args.near_duplicates:
+            body = json.loads(split_path.read_text(encoding="utf-8"))
+            cache: dict = {}
+            texts = {p["id"]: P.passage_text(p, corpus, cache) for p in manifest}
+            moves = P.keep_duplicates_together(body, P.near_duplicate_groups(texts))
+            chars = {p["id"]: p["chars"] for p in manifest}
+            chars.update({d.id: len(d.text) for d in (load_docs(args.train_only) if args.train_only else [])})
+            body["characters"] = {k: sum(chars.get(i, 0) for i in body[k]) for k in ("train", "dev", "test")}
+            body["near_duplicates_moved"] = body.get("near_duplicates_moved", []) + [
+                {"id": i, "from": a, "to": b} for i, a, b in moves]
+            body["how"] += ("; passages sharing ≥ 100 characters of text put into one part "
+                            "(the most held-out part of any of them)")
+            for i, a, b in moves:
+                print(f"{i}: {a} → {b}")
+        elif args.extend_split:
             if not split_path.exists():
                 raise InputError(f"--extend-split: {split_path} does not exist; write it first with --split")
             body = json.loads(split_path.read_text(encoding="utf-8"))
@@ -247,7 +265,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
             for k in ("train", "dev", "test"):
                 body["characters"][k] += sum(chars[i] for i in split[k])
                 body[k] = body[k] + split[k]
-            body["how"] += (f"; extended with {args.manifest or args.out} by the same rule "
+            body["how"] += (f"; extended with {', '.join(args.manifest) or args.out} by the same rule "
                             f"(test {args.test}, dev {args.dev})")
         else:
             if split_path.exists():

@@ -112,8 +112,18 @@ def load_split(path: Path, part: str) -> list[Doc]:
                 raise InputError(f"{path}: document {d.id} is in two exports; ids must be unique across a split")
             docs[d.id] = d
     ids = [i for k in ("train", "dev", "test") for i in split.get(k, [])] if part == "all" else split.get(part, [])
+    # A split is frozen when passages are chosen, before all of them are annotated: a passage
+    # not yet in any export is skipped (and said so), never moved to another part.
     missing = [i for i in ids if i not in docs]
     if missing:
-        raise InputError(f"{path}: {len(missing)} {part} document(s) are in none of its exports "
-                         f"({', '.join(missing[:5])}); add their annotations or fix the split")
-    return [docs[i] for i in ids]
+        log.warning("%s: %d of %d %s document(s) are not annotated yet (in none of its exports), e.g. %s",
+                    path, len(missing), len(ids), part, ", ".join(missing[:3]))
+    found = [docs[i] for i in ids if i in docs]
+    if not found:
+        raise InputError(f"{path}: none of its {part} documents is in its exports ({', '.join(split['exports'])}); "
+                         f"annotate them or point the split at the right exports")
+    unknown = sorted(set(docs) - {i for k in ("train", "dev", "test") for i in split.get(k, [])})
+    if unknown:
+        raise InputError(f"{path}: {len(unknown)} annotated document(s) are in no part of the split "
+                         f"({', '.join(unknown[:5])}); add them with `mzie annotate passages --extend-split`")
+    return found

@@ -491,3 +491,66 @@ def resolve_standoff(tasks: list[dict], where: str, text_field: str = "text",
         except InputError as exc:
             raise InputError(f"{where}: task {task.get('id', n)}: {exc}") from exc
     return tasks
+
+
+# -- near-duplicates ----------------------------------------------------------------------
+# The news corpus carries the same story from several outlets. Two passages that share text
+# must sit in the same part of the split, or the test part is partly seen in training.
+
+def shared_chars(a: str, b: str, min_block: int = 40) -> int:
+    """Characters in common runs of at least `min_block` characters (difflib's matching blocks)."""
+    from difflib import SequenceMatcher
+
+    blocks = SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+    return sum(x.size for x in blocks if x.size >= min_block)
+
+
+def near_duplicate_groups(texts: dict[str, str], min_shared: int = 100) -> list[set[str]]:
+    """Connected groups of passages that share at least `min_shared` characters pairwise.
+
+    Pairs are first filtered by 20-character shingles (stride 5), so difflib only runs on
+    the few pairs that could share that much; a group is a connected component of pairs.
+    """
+    shingles = {k: {t[i:i + 20] for i in range(0, max(len(t) - 20, 0), 5)} for k, t in texts.items()}
+    ids = sorted(texts)
+    parent = {k: k for k in ids}
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            if len(shingles[a] & shingles[b]) * 5 >= min_shared // 2 and \
+                    shared_chars(texts[a], texts[b]) >= min_shared:
+                parent[root(a)] = root(b)
+    groups: dict[str, set[str]] = {}
+    for k in ids:
+        groups.setdefault(root(k), set()).add(k)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def keep_duplicates_together(split: dict, groups: list[set[str]]) -> list[tuple[str, str, str]]:
+    """Move every member of a group to the most held-out part any member is in (test, then dev).
+
+    Returns the moves as (id, from, to); the test part only ever grows, so no passage a test
+    score was meant to hold out is ever trained on.
+    """
+    rank = {"test": 0, "dev": 1, "train": 2}
+    where = {i: k for k in ("train", "dev", "test") for i in split[k]}
+    moves = []
+    for group in groups:
+        members = [g for g in sorted(group) if g in where]
+        if not members:
+            continue
+        target = min((where[g] for g in members), key=rank.get)
+        for g in members:
+            if where[g] != target:
+                split[where[g]].remove(g)
+                split[target].append(g)
+                moves.append((g, where[g], target))
+    for k in ("train", "dev", "test"):
+        split[k].sort()
+    return moves

@@ -132,3 +132,13 @@ def test_materialize_writes_an_importable_export_with_the_text(tmp_path, monkeyp
     assert main(["annotate", "materialize", str(tmp_path / "gold.json"), "-o", str(tmp_path / "full.json")]) == 0
     full = json.loads((tmp_path / "full.json").read_text(encoding="utf-8"))
     assert full[0]["data"]["text"] == text and "text_ref" not in full[0]["data"]
+
+
+def test_near_duplicates_move_to_the_most_held_out_part():
+    story = "甘州区妇联在南街街道泰安社区举办了全区家家幸福一元捐公益项目第二阶段捐助金发放仪式,共救助45户困境家庭。" * 3
+    texts = {"a": "来源甲。" + story, "b": story + "来源乙。", "c": "完全不同的一段关于低保标准提高到每人每月620元的报道。" * 4}
+    groups = P.near_duplicate_groups(texts)
+    assert groups == [{"a", "b"}]
+    split = {"train": ["a", "c"], "dev": [], "test": ["b"]}
+    assert P.keep_duplicates_together(split, groups) == [("a", "train", "test")]
+    assert split == {"train": ["c"], "dev": [], "test": ["a", "b"]}

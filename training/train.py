@@ -30,6 +30,7 @@ class TrainConfig:
     base_model: str = "scratch:small"  # scratch:<size>, a hub id, or a local directory
     dev: str | None = None  # dev documents; without it, dev_fraction of `data` by document
     dev_fraction: float = 0.2
+    train_fraction: float = 1.0  # a seeded share of the training documents, for learning curves
     max_length: int = 256
     stride: int = 64
     epochs: int = 60
@@ -118,6 +119,15 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
     schema = load_schema()
     docs = load_docs(cfg.data)
     train_docs, dev_docs = split_train_dev(cfg, docs)
+    if not 0 < cfg.train_fraction <= 1:
+        raise InputError(f"train_fraction: {cfg.train_fraction}; give a share in (0, 1]")
+    if cfg.train_fraction < 1:  # whole documents, seeded: the 25% set is inside the 50% set
+        import random
+
+        order = sorted(d.id for d in train_docs)
+        random.Random(cfg.seed).shuffle(order)
+        keep = set(order[:max(1, round(cfg.train_fraction * len(order)))])
+        train_docs = [d for d in train_docs if d.id in keep]
     silver = silver_docs(cfg.silver)
     bio = bio_labels(schema.entity_labels)
     tokenizer, model = build_model(cfg, bio, schema)
