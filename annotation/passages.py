@@ -508,10 +508,11 @@ def shared_chars(a: str, b: str, min_block: int = 40) -> int:
 def near_duplicate_groups(texts: dict[str, str], min_shared: int = 100) -> list[set[str]]:
     """Connected groups of passages that share at least `min_shared` characters pairwise.
 
-    Pairs are first filtered by 20-character shingles (stride 5), so difflib only runs on
-    the few pairs that could share that much; a group is a connected component of pairs.
+    Pairs are first filtered by shared 20-character shingles (every offset: a shared run of
+    n characters gives n − 19 of them), so difflib only runs on the few pairs that could
+    share that much; a group is a connected component of pairs.
     """
-    shingles = {k: {t[i:i + 20] for i in range(0, max(len(t) - 20, 0), 5)} for k, t in texts.items()}
+    shingles = {k: {t[i:i + 20] for i in range(0, max(len(t) - 19, 0))} for k, t in texts.items()}
     ids = sorted(texts)
     parent = {k: k for k in ids}
 
@@ -523,7 +524,7 @@ def near_duplicate_groups(texts: dict[str, str], min_shared: int = 100) -> list[
 
     for i, a in enumerate(ids):
         for b in ids[i + 1:]:
-            if len(shingles[a] & shingles[b]) * 5 >= min_shared // 2 and \
+            if len(shingles[a] & shingles[b]) >= min_shared // 2 and \
                     shared_chars(texts[a], texts[b]) >= min_shared:
                 parent[root(a)] = root(b)
     groups: dict[str, set[str]] = {}
