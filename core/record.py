@@ -7,6 +7,7 @@ UTF-8, not ASCII-escaped — is the project's canonical on-disk format.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,6 +17,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputError
+
+
+def content_hash(text: str) -> str:
+    """sha256 of the text as UTF-8: `meta.content_hash` of a tagged record, and how evaluation
+    recognises the same document under another id."""
+    # surrogatepass: a lone surrogate from a JSON input still hashes instead of failing
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)

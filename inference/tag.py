@@ -31,7 +31,6 @@ JSONL, which the reader would take for reports on the next run. That is checked 
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from typing import IO, Callable, Iterable, Iterator, Protocol
 
 from minzheng_ie.core.errors import InputError
 from minzheng_ie.core.readers import ReadFailure, read_inputs
-from minzheng_ie.core.record import Doc, dumps, read_jsonl, write_jsonl, write_text_atomic
+from minzheng_ie.core.record import Doc, content_hash, dumps, read_jsonl, write_jsonl, write_text_atomic
 
 from .outputs import OutputPaths, output_paths, write_outputs
 
@@ -87,11 +86,6 @@ def load_tagger(model: str, runtime: str = "torch") -> Tagger:
 
 
 Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one
-
-
-def content_hash(text: str) -> str:
-    # surrogatepass: a lone surrogate from a JSON input still hashes instead of failing
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _source(doc: Doc) -> str:
