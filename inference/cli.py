@@ -15,9 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+")
     p.add_argument("-o", "--out", required=True,
                    help="output file (jsonl, label-studio) or folder (csv, parquet, markup)")
-    p.add_argument("--model", default="default",
-                   help="'default' (the shipped model, models/minzheng-small), 'rules' (the rule tagger) or a "
-                        "model folder written by `mzie train`")
+    add_model_option(p)
     p.add_argument("--format", choices=FORMATS, default="jsonl",
                    help="jsonl: records; csv/parquet: mentions, relations and facts tables; "
                         "label-studio: tasks with predictions; markup: inline .ann files")
@@ -28,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"report documents longer than N characters instead of tagging them "
                         f"(default {DEFAULT_MAX_CHARS:,}; 0: no limit)")
     p.set_defaults(func=cmd_tag)
+
+
+def add_model_option(p: argparse.ArgumentParser) -> None:
+    """--model for every command that tags: tag, ls push, serve-backend."""
+    p.add_argument("--model", default="default",
+                   help="'default' (the shipped model, models/minzheng-small), 'rules' (the rule tagger) or a "
+                        "model folder written by `mzie train`")
 
 
 def _count(text: str) -> int:
