@@ -174,6 +174,7 @@ class BatchResult:
     tagged: int = 0  # this run
     skipped: int = 0  # already in the output with the same text and model
     failed: list[ReadFailure] = field(default_factory=list)
+    warnings: list[ReadFailure] = field(default_factory=list)  # tagged, but the errors file says why to look
 
 
 def read_partial(path: Path) -> list[Doc]:
@@ -262,6 +263,9 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
                 yield too_big
                 continue
             res.meta.extra["content_hash"] = content_hash(res.text)
+            damage = damage_warning(res)
+            if damage:  # before the skip, so a rerun still lists it
+                result.warnings.append(damage)
             if is_done(records.get(res.id), res, version):
                 result.skipped += 1
                 continue
@@ -298,16 +302,30 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
     write_outputs(docs, paths)
     write_jsonl(docs, paths.records)  # last: until it is in place, the work file still holds the new records
     paths.partial.unlink(missing_ok=True)
-    write_errors(result.failed, paths.errors)
+    write_errors(result.failed, paths.errors, result.warnings)
     result.records = len(docs)
     return result
 
 
-def write_errors(failed: list[ReadFailure], path: Path) -> None:
-    if failed:
+def damage_warning(doc: Doc) -> ReadFailure | None:
+    replaced = doc.meta.extra.get("replaced_bytes")
+    if not replaced:
+        return None
+    reason = (f"{replaced} byte(s) are not UTF-8 and were read as U+FFFD (meta.replaced_bytes); the document "
+              f"was tagged, but fetch or copy the file again if those characters matter")
+    log.warning("%s: %s", _source(doc), reason)
+    return ReadFailure(_source(doc), reason)
+
+
+def write_errors(failed: list[ReadFailure], path: Path, warnings: list[ReadFailure] = ()) -> None:
+    """One JSON line per document: failures (`severity` error: not tagged) and warnings (tagged)."""
+    lines = [(f, "error") for f in failed] + [(w, "warning") for w in warnings]
+    if lines:
         write_text_atomic(path, "".join(
-            json.dumps({"source": f.source, "reason": f.reason}, ensure_ascii=False) + "\n" for f in failed))
-        log.warning("%d document(s) failed; reasons in %s", len(failed), path)
+            json.dumps({"source": f.source, "reason": f.reason, "severity": sev}, ensure_ascii=False) + "\n"
+            for f, sev in lines))
+        if failed:
+            log.warning("%d document(s) failed; reasons in %s", len(failed), path)
     elif path.exists():  # the last run's failures are fixed or gone
         path.unlink()
 
