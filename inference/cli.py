@@ -45,26 +45,35 @@ def _count(text: str) -> int:
     return n
 
 
-def progress_bar(args: argparse.Namespace):
-    """A tqdm bar over documents with characters per second beside it, unless --quiet."""
-    if args.quiet:
-        return None
+def progress_bar(args: argparse.Namespace) -> "TagProgress | None":
+    return None if args.quiet else TagProgress()
 
-    def bar(items: Iterable) -> Iterator:
+
+class TagProgress:
+    """A tqdm bar over tagged documents: documents/s and characters/s of tagging (the clock
+    starts when tagging does, after the model has loaded), and an ETA from the planned total."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def skip(self) -> None:
+        if self.bar is not None and self.bar.total:
+            self.bar.total -= 1  # planned, but already done: not part of the work left
+            self.bar.refresh()
+
+    def __call__(self, results: Iterable, total: int | None = None) -> Iterator:
         from tqdm.auto import tqdm
 
         chars = 0
-        with tqdm(unit="doc", desc="tagging") as pbar:
-            for item in items:
-                yield item
-                # counted when the caller asks for the next item, i.e. once this one is tagged
-                chars += len(getattr(item, "text", ""))
-                pbar.update(1)
-                elapsed = pbar.format_dict["elapsed"]
+        with tqdm(total=total, unit="doc", desc="tagging") as bar:
+            self.bar = bar
+            for item in results:
+                chars += len(getattr(item, "text", ""))  # a read failure has no text and adds nothing
+                bar.update(1)
+                elapsed = bar.format_dict["elapsed"]
                 if elapsed > 0:
-                    pbar.set_postfix_str(f"{chars / elapsed:,.0f} chars/s", refresh=False)
-
-    return bar
+                    bar.set_postfix_str(f"{chars / elapsed:,.0f} chars/s", refresh=False)
+                yield item
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

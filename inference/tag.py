@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Protocol
 
 from minzheng_ie.core.errors import InputError
-from minzheng_ie.core.readers import ReadFailure, read_inputs
+from minzheng_ie.core.readers import ReadFailure, count_inputs, read_inputs
 from minzheng_ie.core.record import Doc, content_hash, dumps, read_jsonl, write_jsonl, write_text_atomic
 
 from .outputs import OutputPaths, output_paths, write_outputs
@@ -85,7 +85,14 @@ def load_tagger(model: str, runtime: str = "torch") -> Tagger:
     return ModelTagger(resolve_model(model), runtime=runtime)
 
 
-Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one
+class Progress(Protocol):
+    """What the CLI's progress bar offers; the library never makes one. It wraps the stream of
+    *tagged* results (so rates are of tagging, not of reading), with `total` the documents
+    planned, and hears of each planned document that needs no tagging (`skip`)."""
+
+    def __call__(self, results: Iterable, total: int | None = None) -> Iterable: ...
+
+    def skip(self) -> None: ...
 
 
 def _source(doc: Doc) -> str:
@@ -121,9 +128,9 @@ def tag_docs(results: Iterable[Doc | ReadFailure], tagger: Tagger, progress: Pro
              max_chars: int | None = DEFAULT_MAX_CHARS) -> tuple[list[Doc], list[ReadFailure]]:
     """Tag everything in memory (no output files): (records, failures)."""
     done, failed = [], []
-    checked = ((size_failure(res, max_chars) or res) if isinstance(res, Doc) else res
-               for res in (progress or iter)(results))
-    for res in tagged(checked, tagger):
+    checked = ((size_failure(res, max_chars) or res) if isinstance(res, Doc) else res for res in results)
+    out = tagged(checked, tagger)
+    for res in (progress(out) if progress else out):
         if isinstance(res, ReadFailure):
             log.warning("skipped %s: %s", res.source, res.reason)
             failed.append(res)
@@ -268,13 +275,16 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
                 result.warnings.append(damage)
             if is_done(records.get(res.id), res, version):
                 result.skipped += 1
+                if progress:
+                    progress.skip()
                 continue
             yield res
 
     work: IO[str] | None = None
-    stream = (progress or iter)(pending(read_inputs(inputs)))
+    out = tagged(pending(read_inputs(inputs)), tagger)
+    stream = progress(out, total=count_inputs(inputs)) if progress else out
     try:
-        for res in tagged(stream, tagger):
+        for res in stream:
             if isinstance(res, ReadFailure):
                 log.warning("skipped %s: %s", res.source, res.reason)
                 result.failed.append(res)
