@@ -16,9 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True,
                    help="output file (jsonl, label-studio) or folder (csv, parquet, markup)")
     add_model_option(p)
-    p.add_argument("--format", choices=FORMATS, default="jsonl",
-                   help="jsonl: records; csv/parquet: mentions, relations and facts tables; "
-                        "label-studio: tasks with predictions; markup: inline .ann files")
+    p.add_argument("--format", default="jsonl", metavar="FORMAT[,FORMAT…]",
+                   help=f"one or more of {', '.join(FORMATS)}, from one tagging pass (several: -o is a folder "
+                        f"with records.jsonl, csv/, parquet/, tasks.json, markup/). jsonl: records; csv/parquet: "
+                        f"mentions, relations and facts tables; label-studio: tasks with predictions; markup: "
+                        f"inline .ann files")
     p.add_argument("--runtime", choices=["torch", "onnx", "int8"], default="torch",
                    help="how a model runs: torch (fp32, default), int8 (dynamic quantisation: faster, a few "
                         "entities change) or onnx (ONNX Runtime, same entities; needs the onnx extra)")

@@ -313,6 +313,8 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
     write_jsonl(docs, paths.records)  # last: until it is in place, the work file still holds the new records
     paths.partial.unlink(missing_ok=True)
     write_errors(result.failed, paths.errors, result.warnings)
+    if paths.records != paths.out:
+        log.info("records kept in %s: a rerun reads them to skip what is done", paths.records)
     result.records = len(docs)
     return result
 

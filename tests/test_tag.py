@@ -426,3 +426,21 @@ def test_model_loading_is_quiet_unless_verbose(tmp_path):
     quiet, verbose = run(), run("-v")
     assert quiet.returncode == 0 and "Loading weights" not in quiet.stderr and "chars/s" in quiet.stderr
     assert "Loading weights" in verbose.stderr
+
+
+def test_several_formats_come_from_one_tagging_pass(tmp_path, rules):
+    inputs = make_inputs(tmp_path / "in", 3)
+    counting = Counting(rules)
+    out = tmp_path / "seeds"
+    run_batch([str(inputs)], out, counting, fmt="jsonl,csv,parquet,label-studio")
+    assert counting.calls == ["r00", "r01", "r02"]  # each document tagged once for all four formats
+    assert sorted(p.name for p in out.iterdir()) == ["csv", "parquet", "records.jsonl", "tasks.json"]
+    single = tmp_path / "single.jsonl"
+    run_batch([str(inputs)], single, rules)
+    assert single.read_text(encoding="utf-8") == (out / "records.jsonl").read_text(encoding="utf-8")
+    assert len(json.loads((out / "tasks.json").read_text(encoding="utf-8"))) == 3
+    assert read_csv(out / "csv" / "mentions.csv") and (out / "parquet" / "facts.parquet").exists()
+    run_batch([str(inputs)], out, counting, fmt="jsonl,csv,parquet,label-studio")
+    assert len(counting.calls) == 3  # the rerun reads OUT/records.jsonl and skips all three
+    with pytest.raises(InputError, match="one or more of"):
+        run_batch([str(inputs)], out, rules, fmt="jsonl,xlsx")
