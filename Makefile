@@ -7,13 +7,10 @@ TORCH   = torch==2.13.0
 
 .PHONY: run test test-integration setup clean
 
-## set up, then tag the shipped example reports with the shipped default model, models/minzheng-small (outputs in runs/)
+## set up, then tag the shipped example reports with the shipped default model, models/minzheng-small, once, writing every format (runs/seeds/)
 run: setup
-	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.jsonl
-	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds-tables --format csv
-	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds-parquet --format parquet
-	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds.tasks.json --format label-studio
-	@echo "records: runs/seeds.jsonl  tables: runs/seeds-tables/ (csv), runs/seeds-parquet/  Label Studio tasks: runs/seeds.tasks.json"
+	$(BIN)/mzie tag annotation/data/seeds -o runs/seeds --format jsonl,csv,parquet,label-studio
+	@echo "records: runs/seeds/records.jsonl  tables: runs/seeds/csv/, runs/seeds/parquet/  Label Studio tasks: runs/seeds/tasks.json"
 
 ## set up, then run the test suite (slow suites: $(BIN)/python -m pytest -m slow)
 test: setup

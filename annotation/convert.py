@@ -57,6 +57,8 @@ def convert_export(export: str | Path, out_dir: str | Path, spec: SplitSpec = Sp
             f"`mzie annotate validate {export}` and fix them, or pass --skip-invalid to leave those documents out"
         )
     docs = [d.sorted() for d in report.docs if d.id not in bad]
+    if not docs:
+        raise InputError(no_labelled_message(export, len(report.unlabelled), len(bad)))
     out = Path(out_dir)
     write_jsonl(docs, out / "all.jsonl")
     split = split_ids([d.id for d in docs], spec)
@@ -88,13 +90,25 @@ def load_docs(path: str | Path) -> list[Doc]:
         return load_split(Path(name), part)
     p = Path(path)
     if p.suffix == ".jsonl":
-        return list(read_jsonl(p))
+        docs = list(read_jsonl(p))
+        if not docs:
+            raise InputError(f"{p}: no records; give a records JSONL with one document per line")
+        return docs
     docs, reading = read_export(p)
     errors = [i for i in reading.issues if i.severity == "error"]
     if errors:
         raise InputError(f"{p}: {errors[0]} (and {len(errors) - 1} more); run `mzie annotate validate {p}`"
                          if len(errors) > 1 else f"{p}: {errors[0]}")
+    if not docs:
+        raise InputError(no_labelled_message(p, len(reading.unlabelled)))
     return docs
+
+
+def no_labelled_message(export: str | Path, unlabelled: int, invalid: int = 0) -> str:
+    left_out = f", {invalid} left out for validation errors" if invalid else ""
+    return (f"{export}: no labelled document ({unlabelled} task(s) without annotations{left_out}); label "
+            f"the tasks and export again, or check that this is a Label Studio JSON export (annotations "
+            f"under \"annotations\", or \"completions\" before Label Studio 1.0)")
 
 
 def load_split(path: Path, part: str) -> list[Doc]:

@@ -99,8 +99,10 @@ def _ts(ann: dict) -> str:
 
 
 def choose_annotation(task: dict) -> tuple[dict | None, list[dict]]:
-    """(chosen, others): cancelled ones skipped; ground_truth wins, else the most recently updated."""
-    anns = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    """(chosen, others): cancelled ones skipped; ground_truth wins, else the most recently updated.
+    Exports from Label Studio before 1.0 call the annotations `completions`."""
+    found = task.get("annotations") or task.get("completions") or []
+    anns = [a for a in found if isinstance(a, dict) and not a.get("was_cancelled")]
     if not anns:
         return None, []
     ranked = sorted(anns, key=lambda a: (bool(a.get("ground_truth")), _ts(a), a.get("id") or 0), reverse=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from minzheng_ie.inference.cli import add_model_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     conn = argparse.ArgumentParser(add_help=False)
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     pu = lsub.add_parser("push", parents=[conn], help="import reports as tasks with the model's predictions")
     pu.add_argument("inputs", nargs="+", help="files, folders, globs, .jsonl, or - for stdin")
-    pu.add_argument("--model", default="rules", help="'rules' (default) or a trained model folder")
+    add_model_option(pu)
     pu.add_argument("--select", type=int, metavar="N", help="push only the N most useful documents")
     pu.add_argument("--by", choices=["uncertainty", "diversity"], default="uncertainty",
                     help="how --select ranks documents (default: uncertainty)")
@@ -47,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rv.set_defaults(func=cmd_review)
 
     sb = sub.add_parser("serve-backend", help="serve a model as a Label Studio ML backend (health, setup, predict)")
-    sb.add_argument("--model", default="rules", help="'rules' (default) or a trained model folder")
+    add_model_option(sb)
     sb.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sb.add_argument("--port", type=int, default=9090, help="port (default 9090)")
     sb.set_defaults(func=cmd_serve_backend)

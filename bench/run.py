@@ -3,6 +3,7 @@ vs ONNX Runtime, on the same model and texts, in one run. Writes bench/results.j
 bench/RESULTS.md.
 
     python bench/run.py --model models/minzheng-small [--corpus-chars 300000] [--repeats 3]
+    python bench/run.py --model models/minzheng-small --scaling   # time against document length
 
 Texts: the five seed reports; the same cut into sentences that fit one window (where the
 pipeline's and the project's entities must agree one for one); and a fixed sample of
@@ -93,13 +94,57 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+SCALES = (1, 2, 4, 8)
+
+
+def scaling(model: str, repeats: int) -> dict:
+    """Seconds to tag one document made of the shortest seed report repeated 1×, 2×, 4× and 8×
+    (3,530 to 28,240 characters), with the rules and with `model`: linear time shows as seconds
+    per 1,000 characters staying flat down the column."""
+    from minzheng_ie.annotation.rules import RuleTagger
+
+    report = min(seed_texts(), key=lambda d: len(d.text)).text
+    taggers = {"rules": RuleTagger(), "model": ModelTagger(model)}
+    rows = []
+    for k in SCALES:
+        text = report * k
+        row = {"copies": k, "characters": len(text)}
+        for name, tagger in taggers.items():
+            med = statistics.median(timed(lambda: tagger(Doc("x", text)))[0] for _ in range(repeats))
+            row[name] = {"median_seconds": round(med, 3), "ms_per_1000_chars": round(1e6 * med / len(text), 1)}
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    return {"model": model, "repeats": repeats, "report_characters": len(report), "rows": rows}
+
+
+def scaling_markdown(r: dict) -> str:
+    lines = ["# Tagging time against document length", "",
+             f"One document: the shortest seed report ({r['report_characters']:,} characters) repeated; median of "
+             f"{r['repeats']} runs. Produced by `python bench/run.py --model {r['model']} --scaling`. Linear time: "
+             f"ms per 1,000 characters stays flat.", "",
+             "| copies | characters | rules s | rules ms/1k chars | model s | model ms/1k chars |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for row in r["rows"]:
+        lines.append(f"| {row['copies']} | {row['characters']:,} | {row['rules']['median_seconds']} | "
+                     f"{row['rules']['ms_per_1000_chars']} | {row['model']['median_seconds']} | "
+                     f"{row['model']['ms_per_1000_chars']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--corpus-chars", type=int, default=300_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(REPO / "bench"))
+    ap.add_argument("--scaling", action="store_true",
+                    help="only the time-against-length table → scaling.json and SCALING.md")
     args = ap.parse_args()
+    if args.scaling:
+        r = scaling(args.model, args.repeats)
+        write_text_atomic(Path(args.out) / "scaling.json", json.dumps(r, indent=2) + "\n")
+        write_text_atomic(Path(args.out) / "SCALING.md", scaling_markdown(r))
+        return 0
 
     from transformers import pipeline
 

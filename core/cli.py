@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib import import_module
 
@@ -30,10 +31,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """No progress bars or advice from transformers and the hub (a "Loading weights" bar on every
+    model load) and no Python warnings from libraries: `-v` shows them all. The environment is
+    read when those libraries are first imported, which is after this, in the handlers;
+    a value the user set is kept."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    logging.captureWarnings(True)  # warnings.warn(...) → the py.warnings logger, silenced below -v
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.verbose:
+        quiet_libraries()
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

@@ -81,6 +81,37 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     return str(best), best.encoding
 
 
+# A UTF-8 file with a few damaged bytes (a scraper cut a character, a bad copy) is read
+# with U+FFFD in their place when they are at most 1% of its bytes: 1% of a 3-byte-per-
+# character report is about one character in 33 — damage, not a different encoding.
+# Anything worse is still rejected: it is more likely a file in another encoding.
+MAX_REPLACED_SHARE = 0.01
+
+
+def repaired_utf8(data: bytes) -> tuple[str, int]:
+    """(text with U+FFFD for each ill-formed sequence, number of bytes replaced)."""
+    text = data.decode("utf-8", "replace")
+    replacements = text.count("\ufffd") - data.count("\ufffd".encode("utf-8"))
+    # the valid bytes re-encode as they were; each replacement character encodes to 3 bytes
+    kept = len(text.encode("utf-8", "surrogatepass")) - 3 * replacements
+    return text, len(data) - kept
+
+
+def decode_text(data: bytes) -> tuple[str, str, int]:
+    """(text, encoding, bytes replaced): `decode_bytes`, and where that finds no encoding, UTF-8
+    with U+FFFD for damaged bytes if they are at most MAX_REPLACED_SHARE of the file."""
+    try:
+        return (*decode_bytes(data), 0)
+    except ValueError as exc:
+        if b"\x00" in data[:4096]:
+            raise
+        text, replaced = repaired_utf8(data)
+        if replaced > MAX_REPLACED_SHARE * len(data):
+            raise ValueError(f"{exc} ({replaced:,} of {len(data):,} bytes are not UTF-8, over the "
+                             f"{MAX_REPLACED_SHARE:.0%} that is read as damage)") from exc
+        return text, "utf-8", replaced
+
+
 def _doc_from_text(doc_id: str, text: str, source: str, **extra: object) -> ReadResult:
     if not text.strip():
         return ReadFailure(source, "the document is empty (no text after decoding); remove it or fill it")
@@ -93,11 +124,16 @@ def read_text_file(path: Path, doc_id: str) -> ReadResult:
     except OSError as exc:
         return ReadFailure(str(path), f"cannot read ({exc.strerror}); check the path and permissions")
     try:
-        text, enc = decode_bytes(data)
+        text, enc, replaced = decode_text(data)
     except ValueError as exc:
         return ReadFailure(str(path), str(exc))
     fmt = FORMAT_OF_SUFFIX.get(path.suffix.lower(), "text")
-    return _doc_from_text(doc_id, text, str(path), encoding=enc, format=fmt)
+    return _doc_from_text(doc_id, text, str(path), encoding=enc, format=fmt, **_replaced(replaced))
+
+
+def _replaced(n: int) -> dict:
+    """The meta field that records damaged bytes read as U+FFFD; absent when there were none."""
+    return {"replaced_bytes": n} if n else {}
 
 
 def read_document(path: Path, doc_id: str) -> ReadResult:
@@ -563,6 +599,23 @@ def expand_inputs(inputs: list[str]) -> Iterator[tuple[Path | None, str] | ReadF
             yield ReadFailure(item, "no such file or folder")
 
 
+def count_inputs(inputs: list[str]) -> int:
+    """About how many results `read_inputs` yields (a JSONL file: its non-blank lines), without
+    decoding anything: a progress bar's total."""
+    n = 0
+    for item in expand_inputs(inputs):
+        path = None if isinstance(item, ReadFailure) else item[0]
+        if path is not None and path.suffix.lower() == ".jsonl":
+            try:
+                with path.open("rb") as fh:
+                    n += sum(1 for line in fh if line.strip())
+            except OSError:
+                n += 1  # read_inputs reports it as one failure
+        else:
+            n += 1
+    return n
+
+
 def read_inputs(inputs: list[str]) -> Iterator[ReadResult]:
     seen: dict[str, int] = {}
     for item in expand_inputs(inputs):
@@ -573,11 +626,12 @@ def read_inputs(inputs: list[str]) -> Iterator[ReadResult]:
         if path is None:
             raw = sys.stdin.buffer.read()
             try:
-                text, enc = decode_bytes(raw)
+                text, enc, replaced = decode_text(raw)
             except ValueError as exc:
                 yield ReadFailure("<stdin>", str(exc))
                 continue
-            results: list[ReadResult] = [_doc_from_text("stdin", text, "<stdin>", encoding=enc, format="text")]
+            results: list[ReadResult] = [_doc_from_text("stdin", text, "<stdin>", encoding=enc, format="text",
+                                                        **_replaced(replaced))]
         elif path.suffix.lower() == ".jsonl":
             results = read_jsonl_texts(path, prefix=f"{doc_id}:")
         else:

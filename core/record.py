@@ -7,6 +7,7 @@ UTF-8, not ASCII-escaped — is the project's canonical on-disk format.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -16,6 +17,13 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import InputError
+
+
+def content_hash(text: str) -> str:
+    """sha256 of the text as UTF-8: `meta.content_hash` of a tagged record, and how evaluation
+    recognises the same document under another id."""
+    # surrogatepass: a lone surrogate from a JSON input still hashes instead of failing
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ class Doc:
     entities: list[Entity] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
     meta: Meta = field(default_factory=Meta)
+    # (entity list, how many of it are counted, their ids): see _ids_in_use
+    _id_cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- building -----------------------------------------------------------------
     def span(self, start: int, end: int, label: str, *, id: str = "", score: float | None = None,
@@ -84,11 +94,25 @@ class Doc:
         return ent
 
     def _next_id(self) -> str:
-        used = {e.id for e in self.entities}
+        used = self._ids_in_use()
         n = len(self.entities) + 1
         while f"T{n}" in used:
             n += 1
+        used.add(f"T{n}")
         return f"T{n}"
+
+    def _ids_in_use(self) -> set[str]:
+        """The entity ids, kept up to date incrementally while `add` appends to the same list:
+        rebuilding the set on every add made n adds cost n²/2 steps. A new list (`doc.entities
+        = …`) or a shorter one is counted afresh."""
+        cache = self._id_cache
+        ents = self.entities
+        if cache is None or cache[0] is not ents or cache[1] > len(ents):
+            cache = self._id_cache = (ents, 0, set())
+        _, seen, used = cache
+        used.update(e.id for e in ents[seen:])
+        self._id_cache = (ents, len(ents), used)
+        return used
 
     def sorted(self) -> "Doc":
         """Entities in text order, ids T1..Tn reassigned in that order, relations remapped."""

@@ -95,14 +95,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         write_jsonl(preds, out / "predictions.jsonl")
         system = f"{args.model} ({tagger.model_version})"
         linker = getattr(tagger, "link", None)
-    metrics = evaluate(gold, preds, load_schema(), linker=linker, samples=args.samples)
+    pairing = pair_docs(gold, preds)
+    metrics = evaluate(gold, preds, load_schema(), linker=linker, samples=args.samples, pairing=pairing)
     source = f"--predictions {args.predictions}" if args.predictions else f"--model {args.model}"
     values = f" --gold-values {args.gold_values}" if args.gold_values else ""
     values += " --script traditional" if args.script == "traditional" else ""
     metrics.update(command=f"mzie eval --gold {args.gold}{values} {source} -o {args.out}", system=system,
                    gold=args.gold)
     title = args.title or f"{system} against {args.gold}"
-    pairs = pair_docs(gold, preds)[0]
-    write_report(out, metrics, title, errors(pairs), pairs)
+    write_report(out, metrics, title, errors(pairing.pairs), pairing.pairs)
     print(markdown(metrics, title))
     return 0

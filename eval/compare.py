@@ -1,6 +1,7 @@
 """`mzie eval compare OLD/metrics.json NEW/metrics.json`: the gate before promoting a model.
 
-Differences are paired: both reports must score the same gold documents, and each
+Differences are paired: both reports must score the same gold documents (matched by id,
+else by the content hash of each document's text), and each
 bootstrap draw resamples documents for both systems at once, so a hard document
 counts against both. The new system is "worse beyond noise" when the whole 95%
 interval of F1(new) − F1(old) lies below zero.
@@ -30,11 +31,24 @@ def read_metrics(path: str | Path) -> dict:
     return m
 
 
+def by_content(m: dict) -> dict | None:
+    """The report keyed by each gold document's content hash (reports written since
+    per-document hashes were added), so two golds that number the same texts differently
+    still compare; None when a document has no hash or two share one."""
+    docs = m["per_document"].values()
+    keyed = {d.get("content_hash"): d for d in docs}
+    return None if None in keyed or len(keyed) != len(docs) else dict(m, per_document=keyed)
+
+
 def compare(old: dict, new: dict, samples: int = SAMPLES) -> dict:
     a, b = set(old["per_document"]), set(new["per_document"])
     if a != b:
-        raise InputError(f"the reports score different documents (only old: {sorted(a - b)[:5]}, only new: "
-                         f"{sorted(b - a)[:5]}); evaluate both systems on the same gold")
+        old_c, new_c = by_content(old), by_content(new)
+        if old_c is None or new_c is None or set(old_c["per_document"]) != set(new_c["per_document"]):
+            raise InputError(f"the reports score different documents, by id and by text (only old: "
+                             f"{sorted(a - b)[:5]}, only new: {sorted(b - a)[:5]}); evaluate both systems on "
+                             f"the same gold")
+        old, new, a = old_c, new_c, set(old_c["per_document"])
     out = {"documents": len(a), "samples": samples}
     for part in ("entities", "relations"):
         labels = sorted(set(old[part]["per_label"]) | set(new[part]["per_label"]))

@@ -2,7 +2,7 @@
 
     metrics = evaluate(gold_docs, pred_docs, schema, linker=tagger.link)
 
-Keys: documents, missing_predictions, unmatched_predictions, entities (micro, macro_f1,
+Keys: documents, missing_predictions, unmatched_predictions, matching (how many by id, by text), entities (micro, macro_f1,
 per_label, views, ci95), relations (micro, macro_f1, per_label, ci95, given_gold_entities),
 errors (by_kind, by_label), confusion, seqeval, values, threshold_curve, gold_counts,
 per_document. `format` is bumped when a key changes meaning.
@@ -19,7 +19,7 @@ from minzheng_ie.core.schema import Schema
 from . import bootstrap
 from .crosscheck import seqeval_scores
 from .errors import confusion, errors, summary
-from .spans import count, pair_docs, relation_keys, score, section, totals
+from .spans import Pairing, count, pair_docs, relation_keys, score, section, totals
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,11 @@ def threshold_curve(pairs: list[tuple[Doc, Doc]], steps: int = 20) -> list[dict]
 
 
 def evaluate(gold_docs: list[Doc], pred_docs: list[Doc], schema: Schema,
-             linker: Callable[[Doc], Doc] | None = None, samples: int = bootstrap.SAMPLES) -> dict:
-    m = score(gold_docs, pred_docs, schema.entity_labels, schema.relation_labels)
-    pairs, _, _ = pair_docs(gold_docs, pred_docs)
+             linker: Callable[[Doc], Doc] | None = None, samples: int = bootstrap.SAMPLES,
+             pairing: Pairing | None = None) -> dict:
+    pairing = pairing or pair_docs(gold_docs, pred_docs)
+    m = score(gold_docs, pred_docs, schema.entity_labels, schema.relation_labels, pairing)
+    pairs = pairing.pairs
     cis = bootstrap.intervals(m, samples)
     m["format"] = FORMAT
     m["entities"]["ci95"] = cis["entities"]

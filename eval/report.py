@@ -32,6 +32,10 @@ def markdown(m: dict, title: str) -> str:
     e, r = m["entities"], m["relations"]
     lines = [f"# {title}", "", f"System: {m.get('system', '?')}. Gold: `{m.get('gold', '?')}`, {m['documents']} "
              f"documents. 95% intervals: {m['bootstrap']}.", ""]
+    how = m.get("matching")
+    if how:
+        lines += [f"Predictions matched by document id: {how['by_id']}; by text (content hash), under another "
+                  f"id: {how['by_content']}.", ""]
     if m["missing_predictions"]:
         lines += [f"No prediction for: {', '.join(m['missing_predictions'])} (counted as all missed).", ""]
     if m["unmatched_predictions"]:

@@ -16,11 +16,15 @@ and model comparison (compare.py) can resample documents from metrics.json alone
 """
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
-from minzheng_ie.core.record import Doc
+from minzheng_ie.core.errors import InputError
+from minzheng_ie.core.record import Doc, content_hash
+
+log = logging.getLogger(__name__)
 
 Span = tuple[int, int, str]  # start, end (exclusive), label
 VIEWS = ("strict", "exact", "type", "partial")
@@ -130,20 +134,63 @@ def section(per_doc: list[dict[str, list[int]]], labels: tuple[str, ...]) -> dic
             "per_label": {k: v.as_dict() for k, v in sorted(per.items())}}
 
 
-def pair_docs(gold_docs: list[Doc], pred_docs: list[Doc]) -> tuple[list[tuple[Doc, Doc]], list[str], list[str]]:
-    """(gold, prediction) by document id; a gold document without a prediction gets an empty one."""
-    pred_by_id = {d.id: d for d in pred_docs}
-    missing = [g.id for g in gold_docs if g.id not in pred_by_id]
-    gold_ids = {g.id for g in gold_docs}
-    extra = [p.id for p in pred_docs if p.id not in gold_ids]
-    return [(g, pred_by_id.get(g.id, Doc(g.id, g.text))) for g in gold_docs], missing, extra
+@dataclass
+class Pairing:
+    """Gold documents paired with their predictions, and how each pair was found."""
+    pairs: list[tuple[Doc, Doc]]  # every gold document, with an empty prediction when none matched
+    missing: list[str]            # gold ids without a prediction (counted as all missed)
+    extra: list[str]              # prediction ids that matched no gold document
+    by_id: int = 0
+    by_content: int = 0
+
+    def summary(self) -> dict:
+        return {"by_id": self.by_id, "by_content": self.by_content, "unmatched_gold": self.missing,
+                "unmatched_predictions": self.extra}
+
+
+def pair_docs(gold_docs: list[Doc], pred_docs: list[Doc]) -> Pairing:
+    """(gold, prediction) pairs: by document id where the texts agree, else by content hash of
+    the text (a Label Studio export numbers its tasks 1, 2, 3 … while `mzie tag` names them by
+    file), else by id alone with a warning — offsets are then compared across different texts.
+    Raises InputError when gold documents exist and not one of them finds a prediction."""
+    by_id = {d.id: d for d in pred_docs}
+    by_hash = {content_hash(d.text): d for d in pred_docs}
+    used: set[int] = set()  # id() of the predictions already paired, so none is paired twice
+    found: dict[str, tuple[Doc, str]] = {}
+    for step in ("id", "content", "id-only"):
+        for g in gold_docs:
+            if g.id in found:
+                continue
+            p = by_hash.get(content_hash(g.text)) if step == "content" else by_id.get(g.id)
+            if p is None or id(p) in used or (step == "id" and p.text != g.text):
+                continue
+            if step == "id-only":
+                log.warning("gold %s and the prediction with its id hold different texts; scored by id anyway", g.id)
+            found[g.id] = (p, step)
+            used.add(id(p))
+    if gold_docs and not found:
+        raise InputError(
+            f"no prediction matches a gold document, by id or by text (gold ids {_some(d.id for d in gold_docs)}; "
+            f"prediction ids {_some(d.id for d in pred_docs)}); tag the gold's own texts (they must be identical, "
+            f"character for character) or give each prediction the gold's doc_id")
+    steps = [s for _, s in found.values()]
+    return Pairing([(g, found[g.id][0] if g.id in found else Doc(g.id, g.text)) for g in gold_docs],
+                   [g.id for g in gold_docs if g.id not in found],
+                   [p.id for p in pred_docs if id(p) not in used],
+                   by_id=len(steps) - steps.count("content"), by_content=steps.count("content"))
+
+
+def _some(ids: Iterable[str], n: int = 5) -> str:
+    ids = list(ids)
+    return ", ".join(ids[:n]) + (f" … ({len(ids)} in all)" if len(ids) > n else "")
 
 
 def score(gold_docs: list[Doc], pred_docs: list[Doc], entity_labels: tuple[str, ...] = (),
-          relation_labels: tuple[str, ...] = ()) -> dict:
-    """Scores of predictions against gold, matched by document id. A gold document with
+          relation_labels: tuple[str, ...] = (), pairing: Pairing | None = None) -> dict:
+    """Scores of predictions against gold, matched as `pair_docs` says. A gold document with
     no prediction counts as all missed and is listed; predictions for unknown documents are listed."""
-    pairs, missing, extra = pair_docs(gold_docs, pred_docs)
+    pairing = pairing or pair_docs(gold_docs, pred_docs)
+    pairs = pairing.pairs
     label = lambda x: x[2]  # noqa: E731 — the label is the third field of spans and relation keys
     ent_docs = [count(entity_spans(g), entity_spans(p), label) for g, p in pairs]
     rel_docs = [count(relation_keys(g), relation_keys(p), label) for g, p in pairs]
@@ -156,18 +203,23 @@ def score(gold_docs: list[Doc], pred_docs: list[Doc], entity_labels: tuple[str, 
     entities["views"] = views
     return {
         "documents": len(gold_docs),
-        "missing_predictions": missing,
-        "unmatched_predictions": extra,
+        "missing_predictions": pairing.missing,
+        "unmatched_predictions": pairing.extra,
+        "matching": pairing.summary(),
         "entities": entities,
         "relations": section(rel_docs, relation_labels),
         "gold_counts": dict(Counter(e.label for g in gold_docs for e in g.entities)),
-        "per_document": {g.id: {"entities": e, "relations": r} for (g, _), e, r in zip(pairs, ent_docs, rel_docs)},
+        "per_document": {g.id: {"entities": e, "relations": r, "content_hash": content_hash(g.text)}
+                         for (g, _), e, r in zip(pairs, ent_docs, rel_docs)},
     }
 
 
 def metrics_markdown(m: dict, title: str) -> str:
     """The strict tables; report.py adds intervals, views and error analysis around them."""
     lines = [f"# {title}", "", f"{m['documents']} gold documents."]
+    how = m.get("matching")
+    if how:
+        lines.append(f"Predictions matched by id: {how['by_id']}, by text (content hash): {how['by_content']}.")
     if m["missing_predictions"]:
         lines.append(f"No prediction for: {', '.join(m['missing_predictions'])} (counted as all missed).")
     for part in ("entities", "relations"):

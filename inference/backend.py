@@ -67,7 +67,7 @@ class Predictor:
         return None
 
 
-def create_app(model: str = "rules", tagger=None, schema: Schema | None = None):
+def create_app(model: str = "default", tagger=None, schema: Schema | None = None):
     """The FastAPI app. `tagger` (a callable Doc → Doc with .model_version) overrides `model`."""
     from fastapi import Body, FastAPI
     from fastapi.responses import JSONResponse

@@ -15,12 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+")
     p.add_argument("-o", "--out", required=True,
                    help="output file (jsonl, label-studio) or folder (csv, parquet, markup)")
-    p.add_argument("--model", default="default",
-                   help="'default' (the shipped model, models/minzheng-small), 'rules' (the rule tagger) or a "
-                        "model folder written by `mzie train`")
-    p.add_argument("--format", choices=FORMATS, default="jsonl",
-                   help="jsonl: records; csv/parquet: mentions, relations and facts tables; "
-                        "label-studio: tasks with predictions; markup: inline .ann files")
+    add_model_option(p)
+    p.add_argument("--format", default="jsonl", metavar="FORMAT[,FORMAT…]",
+                   help=f"one or more of {', '.join(FORMATS)}, from one tagging pass (several: -o is a folder "
+                        f"with records.jsonl, csv/, parquet/, tasks.json, markup/). jsonl: records; csv/parquet: "
+                        f"mentions, relations and facts tables; label-studio: tasks with predictions; markup: "
+                        f"inline .ann files")
     p.add_argument("--runtime", choices=["torch", "onnx", "int8"], default="torch",
                    help="how a model runs: torch (fp32, default), int8 (dynamic quantisation: faster, a few "
                         "entities change) or onnx (ONNX Runtime, same entities; needs the onnx extra)")
@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"report documents longer than N characters instead of tagging them "
                         f"(default {DEFAULT_MAX_CHARS:,}; 0: no limit)")
     p.set_defaults(func=cmd_tag)
+
+
+def add_model_option(p: argparse.ArgumentParser) -> None:
+    """--model for every command that tags: tag, ls push, serve-backend."""
+    p.add_argument("--model", default="default",
+                   help="'default' (the shipped model, models/minzheng-small), 'rules' (the rule tagger) or a "
+                        "model folder written by `mzie train`")
 
 
 def _count(text: str) -> int:
@@ -40,26 +47,35 @@ def _count(text: str) -> int:
     return n
 
 
-def progress_bar(args: argparse.Namespace):
-    """A tqdm bar over documents with characters per second beside it, unless --quiet."""
-    if args.quiet:
-        return None
+def progress_bar(args: argparse.Namespace) -> "TagProgress | None":
+    return None if args.quiet else TagProgress()
 
-    def bar(items: Iterable) -> Iterator:
+
+class TagProgress:
+    """A tqdm bar over tagged documents: documents/s and characters/s of tagging (the clock
+    starts when tagging does, after the model has loaded), and an ETA from the planned total."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def skip(self) -> None:
+        if self.bar is not None and self.bar.total:
+            self.bar.total -= 1  # planned, but already done: not part of the work left
+            self.bar.refresh()
+
+    def __call__(self, results: Iterable, total: int | None = None) -> Iterator:
         from tqdm.auto import tqdm
 
         chars = 0
-        with tqdm(unit="doc", desc="tagging") as pbar:
-            for item in items:
-                yield item
-                # counted when the caller asks for the next item, i.e. once this one is tagged
-                chars += len(getattr(item, "text", ""))
-                pbar.update(1)
-                elapsed = pbar.format_dict["elapsed"]
+        with tqdm(total=total, unit="doc", desc="tagging") as bar:
+            self.bar = bar
+            for item in results:
+                chars += len(getattr(item, "text", ""))  # a read failure has no text and adds nothing
+                bar.update(1)
+                elapsed = bar.format_dict["elapsed"]
                 if elapsed > 0:
-                    pbar.set_postfix_str(f"{chars / elapsed:,.0f} chars/s", refresh=False)
-
-    return bar
+                    bar.set_postfix_str(f"{chars / elapsed:,.0f} chars/s", refresh=False)
+                yield item
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

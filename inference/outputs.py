@@ -9,7 +9,12 @@
                   OUT/records.jsonl   the records the tables are made from
     markup        OUT/<id>.ann        inline markup per document; OUT/records.jsonl as above
 
-Every format keeps the records JSONL as the source of truth: the other files are
+Several formats from one tagging pass: `--format jsonl,csv,parquet,label-studio` makes
+OUT a folder holding OUT/records.jsonl, OUT/csv/, OUT/parquet/, OUT/tasks.json and
+OUT/markup/ (the names in IN_FOLDER) for the formats asked for, with OUT/records.jsonl
+always there.
+
+Every format keeps the records JSONL as the source of truth (and the resume state): the other files are
 rebuilt from it at the end of each run, each one written atomically. Decimals stay
 strings in every table (CSV and Parquet alike) so 47.22亿 is never rounded by a float.
 """
@@ -33,17 +38,28 @@ DIR_FORMATS = ("csv", "parquet", "markup")
 FORMATS = FILE_FORMATS + DIR_FORMATS
 
 
+# With several formats, OUT is a folder and each format has a fixed name in it.
+IN_FOLDER = {"jsonl": "records.jsonl", "csv": "csv", "parquet": "parquet", "label-studio": "tasks.json",
+             "markup": "markup"}
+
+
 @dataclass(frozen=True)
 class OutputPaths:
     out: Path
-    fmt: str
-    records: Path  # the records JSONL: the final output for jsonl, a companion file otherwise
+    formats: tuple[str, ...]
+    records: Path  # the records JSONL, the resume state: the final output for jsonl, a companion file otherwise
     partial: Path  # the work file records are appended to while a run is going
-    errors: Path  # documents that could not be read or tagged, with reasons
+    errors: Path  # documents that could not be read or tagged (or were read with damage), with reasons
 
     @property
     def is_dir(self) -> bool:
-        return self.fmt in DIR_FORMATS
+        return len(self.formats) > 1 or self.formats[0] in DIR_FORMATS
+
+    def targets(self) -> dict[str, Path]:
+        """format → where it is written (a file or a folder)."""
+        if len(self.formats) == 1:
+            return {self.formats[0]: self.out}
+        return {f: self.out / IN_FOLDER[f] for f in self.formats}
 
     def owns(self, path: Path) -> bool:
         """Whether `path` is one of this output's own files (so it must not be read as an input)."""
@@ -53,34 +69,43 @@ class OutputPaths:
         return path in {p.resolve() for p in (self.records, self.partial, self.errors, self.out)}
 
 
+def parse_formats(fmt: str) -> tuple[str, ...]:
+    """`jsonl` or a comma-separated list such as `jsonl,csv,label-studio`, each format once."""
+    formats = tuple(dict.fromkeys(f.strip() for f in fmt.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if not formats or unknown:
+        raise InputError(f"--format {fmt!r}: choose one or more of {', '.join(FORMATS)}, separated by commas")
+    return formats
+
+
 def output_paths(out: str | Path, fmt: str) -> OutputPaths:
-    """The files of one output; raises InputError when the format is unknown or OUT has the wrong kind."""
+    """The files of one output; raises InputError when a format is unknown or OUT has the wrong kind."""
     out = Path(out)
-    if fmt not in FORMATS:
-        raise InputError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    if fmt in DIR_FORMATS:
+    formats = parse_formats(fmt)
+    if len(formats) > 1 or formats[0] in DIR_FORMATS:
         if out.exists() and not out.is_dir():
             raise InputError(f"-o {out}: --format {fmt} writes a folder, but this is a file; give a folder name")
-        return OutputPaths(out, fmt, out / "records.jsonl", out / "records.partial.jsonl", out / "errors.jsonl")
+        return OutputPaths(out, formats, out / "records.jsonl", out / "records.partial.jsonl", out / "errors.jsonl")
     if out.is_dir():
         raise InputError(f"-o {out}: --format {fmt} writes a file, but this is a folder; give a file name")
-    records = out if fmt == "jsonl" else out.with_name(out.name + ".records.jsonl")
-    return OutputPaths(out, fmt, records, out.with_name(out.name + ".partial.jsonl"),
+    records = out if formats[0] == "jsonl" else out.with_name(out.name + ".records.jsonl")
+    return OutputPaths(out, formats, records, out.with_name(out.name + ".partial.jsonl"),
                        out.with_name(out.name + ".errors.jsonl"))
 
 
 def write_outputs(docs: list[Doc], paths: OutputPaths) -> None:
-    """The format's files from the records (the records file itself is the caller's to write)."""
-    if paths.fmt == "label-studio":
-        write_label_studio(docs, paths.out)
-    elif paths.fmt in ("csv", "parquet"):
-        write_tables(docs, paths.out, paths.fmt)
-    elif paths.fmt == "markup":
-        from minzheng_ie.annotation import markup
+    """Each format's files from the records (the records file itself is the caller's to write)."""
+    for fmt, target in paths.targets().items():
+        if fmt == "label-studio":
+            write_label_studio(docs, target)
+        elif fmt in ("csv", "parquet"):
+            write_tables(docs, target, fmt)
+        elif fmt == "markup":
+            from minzheng_ie.annotation import markup
 
-        paths.out.mkdir(parents=True, exist_ok=True)
-        for d in docs:
-            write_text_atomic(paths.out / f"{d.id.replace('/', '__')}.ann", markup.to_markup(d))
+            target.mkdir(parents=True, exist_ok=True)
+            for d in docs:
+                write_text_atomic(target / f"{d.id.replace('/', '__')}.ann", markup.to_markup(d))
 
 
 def write_label_studio(docs: list[Doc], path: Path) -> None:

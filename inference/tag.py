@@ -31,7 +31,6 @@ JSONL, which the reader would take for reports on the next run. That is checked 
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -39,8 +38,8 @@ from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Protocol
 
 from minzheng_ie.core.errors import InputError
-from minzheng_ie.core.readers import ReadFailure, read_inputs
-from minzheng_ie.core.record import Doc, dumps, read_jsonl, write_jsonl, write_text_atomic
+from minzheng_ie.core.readers import ReadFailure, count_inputs, read_inputs
+from minzheng_ie.core.record import Doc, content_hash, dumps, read_jsonl, write_jsonl, write_text_atomic
 
 from .outputs import OutputPaths, output_paths, write_outputs
 
@@ -86,12 +85,14 @@ def load_tagger(model: str, runtime: str = "torch") -> Tagger:
     return ModelTagger(resolve_model(model), runtime=runtime)
 
 
-Progress = Callable[[Iterable], Iterable]  # the CLI passes a progress bar; the library never makes one
+class Progress(Protocol):
+    """What the CLI's progress bar offers; the library never makes one. It wraps the stream of
+    *tagged* results (so rates are of tagging, not of reading), with `total` the documents
+    planned, and hears of each planned document that needs no tagging (`skip`)."""
 
+    def __call__(self, results: Iterable, total: int | None = None) -> Iterable: ...
 
-def content_hash(text: str) -> str:
-    # surrogatepass: a lone surrogate from a JSON input still hashes instead of failing
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    def skip(self) -> None: ...
 
 
 def _source(doc: Doc) -> str:
@@ -127,9 +128,9 @@ def tag_docs(results: Iterable[Doc | ReadFailure], tagger: Tagger, progress: Pro
              max_chars: int | None = DEFAULT_MAX_CHARS) -> tuple[list[Doc], list[ReadFailure]]:
     """Tag everything in memory (no output files): (records, failures)."""
     done, failed = [], []
-    checked = ((size_failure(res, max_chars) or res) if isinstance(res, Doc) else res
-               for res in (progress or iter)(results))
-    for res in tagged(checked, tagger):
+    checked = ((size_failure(res, max_chars) or res) if isinstance(res, Doc) else res for res in results)
+    out = tagged(checked, tagger)
+    for res in (progress(out) if progress else out):
         if isinstance(res, ReadFailure):
             log.warning("skipped %s: %s", res.source, res.reason)
             failed.append(res)
@@ -180,6 +181,7 @@ class BatchResult:
     tagged: int = 0  # this run
     skipped: int = 0  # already in the output with the same text and model
     failed: list[ReadFailure] = field(default_factory=list)
+    warnings: list[ReadFailure] = field(default_factory=list)  # tagged, but the errors file says why to look
 
 
 def read_partial(path: Path) -> list[Doc]:
@@ -268,15 +270,21 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
                 yield too_big
                 continue
             res.meta.extra["content_hash"] = content_hash(res.text)
+            damage = damage_warning(res)
+            if damage:  # before the skip, so a rerun still lists it
+                result.warnings.append(damage)
             if is_done(records.get(res.id), res, version):
                 result.skipped += 1
+                if progress:
+                    progress.skip()
                 continue
             yield res
 
     work: IO[str] | None = None
-    stream = (progress or iter)(pending(read_inputs(inputs)))
+    out = tagged(pending(read_inputs(inputs)), tagger)
+    stream = progress(out, total=count_inputs(inputs)) if progress else out
     try:
-        for res in tagged(stream, tagger):
+        for res in stream:
             if isinstance(res, ReadFailure):
                 log.warning("skipped %s: %s", res.source, res.reason)
                 result.failed.append(res)
@@ -304,16 +312,32 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
     write_outputs(docs, paths)
     write_jsonl(docs, paths.records)  # last: until it is in place, the work file still holds the new records
     paths.partial.unlink(missing_ok=True)
-    write_errors(result.failed, paths.errors)
+    write_errors(result.failed, paths.errors, result.warnings)
+    if paths.records != paths.out:
+        log.info("records kept in %s: a rerun reads them to skip what is done", paths.records)
     result.records = len(docs)
     return result
 
 
-def write_errors(failed: list[ReadFailure], path: Path) -> None:
-    if failed:
+def damage_warning(doc: Doc) -> ReadFailure | None:
+    replaced = doc.meta.extra.get("replaced_bytes")
+    if not replaced:
+        return None
+    reason = (f"{replaced} byte(s) are not UTF-8 and were read as U+FFFD (meta.replaced_bytes); the document "
+              f"was tagged, but fetch or copy the file again if those characters matter")
+    log.warning("%s: %s", _source(doc), reason)
+    return ReadFailure(_source(doc), reason)
+
+
+def write_errors(failed: list[ReadFailure], path: Path, warnings: list[ReadFailure] = ()) -> None:
+    """One JSON line per document: failures (`severity` error: not tagged) and warnings (tagged)."""
+    lines = [(f, "error") for f in failed] + [(w, "warning") for w in warnings]
+    if lines:
         write_text_atomic(path, "".join(
-            json.dumps({"source": f.source, "reason": f.reason}, ensure_ascii=False) + "\n" for f in failed))
-        log.warning("%d document(s) failed; reasons in %s", len(failed), path)
+            json.dumps({"source": f.source, "reason": f.reason, "severity": sev}, ensure_ascii=False) + "\n"
+            for f, sev in lines))
+        if failed:
+            log.warning("%d document(s) failed; reasons in %s", len(failed), path)
     elif path.exists():  # the last run's failures are fixed or gone
         path.unlink()
 

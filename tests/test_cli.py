@@ -90,3 +90,16 @@ def test_console_script_is_installed():
                          text=True, check=True).stdout
     for command in ("annotate", "tag", "eval"):
         assert command in out
+
+
+def test_a_few_bad_bytes_are_tagged_and_listed_as_a_warning(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    data = ("洪江市民政局全年支出城乡低保资金2551.35万元,保障低保对象5719户10833人。" * 3).encode("utf-8")
+    (inputs / "scraped.txt").write_bytes(data[:30] + b"\xfe" + data[30:])
+    out = tmp_path / "out.jsonl"
+    assert main(["-q", "tag", str(inputs), "-o", str(out), "--model", "rules"]) == 0
+    [doc] = read_jsonl(out)
+    assert doc.meta.extra["replaced_bytes"] == 1 and doc.entities
+    [line] = [json.loads(x) for x in (tmp_path / "out.jsonl.errors.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert line["severity"] == "warning" and "U+FFFD" in line["reason"] and line["source"].endswith("scraped.txt")

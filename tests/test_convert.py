@@ -7,7 +7,7 @@ from minzheng_ie.annotation.convert import SplitSpec, split_ids
 from minzheng_ie.core.errors import InputError
 from minzheng_ie.core.record import read_jsonl
 
-from conftest import GOLD_EXPORT
+from conftest import GOLD_EXPORT, REPO
 from ls_fixtures import ann, region, task
 
 
@@ -46,3 +46,30 @@ def test_convert_refuses_errors_unless_told(tmp_path):
     assert [d.id for d in read_jsonl(tmp_path / "out" / "all.jsonl")] == ["good"]
     manifest = json.loads((tmp_path / "out" / "split.json").read_text(encoding="utf-8"))
     assert manifest["skipped_invalid"] == ["bad"]
+
+
+def pre_1_0(tid, text, *completions):
+    """A task as Label Studio before 1.0 exported it: the annotations are `completions`."""
+    return {"id": tid, "data": {"text": text}, "completions": list(completions)}
+
+
+def test_completions_of_an_old_export_are_read_as_annotations(tmp_path, capsys):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps([pre_1_0(1, "特困供养。", ann(1, [region("y", 0, 4, "特困供养", "programme")]))],
+                               ensure_ascii=False), encoding="utf-8")
+    assert main(["annotate", "validate", str(path)]) == 0
+    assert "1 labelled task(s), 1 entities" in capsys.readouterr().err
+    assert main(["annotate", "convert", str(path), "-o", str(tmp_path / "out")]) == 0
+    [doc] = read_jsonl(tmp_path / "out" / "all.jsonl")
+    assert [(e.text, e.label) for e in doc.entities] == [("特困供养", "programme")]
+
+
+def test_convert_and_train_refuse_an_export_without_labelled_documents(tmp_path, capsys):
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps([task(1, "特困供养。"), task(2, "低保资金。")], ensure_ascii=False), encoding="utf-8")
+    assert main(["annotate", "convert", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "no labelled document (2 task(s) without annotations)" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "all.jsonl").exists()
+    assert main(["train", "--config", str(REPO / "configs" / "train.yaml"), "--set", f"data={path}",
+                 "--set", f"output_dir={tmp_path / 'model'}"]) == 2
+    assert "no labelled document" in capsys.readouterr().err

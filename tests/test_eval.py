@@ -15,7 +15,7 @@ from minzheng_ie.eval.compare import compare
 from minzheng_ie.eval.crosscheck import seqeval_scores
 from minzheng_ie.eval.errors import classify, confusion
 from minzheng_ie.eval.evaluate import evaluate
-from minzheng_ie.eval.spans import score
+from minzheng_ie.eval.spans import pair_docs, score
 
 from conftest import GOLD_EXPORT
 
@@ -211,7 +211,7 @@ def test_compare_refuses_reports_on_different_documents(rules_report, tmp_path):
     from minzheng_ie.eval.compare import read_metrics
 
     m = read_metrics(rules_report)
-    other = dict(m, per_document={k + "x": v for k, v in m["per_document"].items()})
+    other = dict(m, per_document={k + "x": dict(v, content_hash=k) for k, v in m["per_document"].items()})
     with pytest.raises(InputError, match="different documents"):
         compare(m, other)
 
@@ -244,3 +244,58 @@ def test_errors_page_renders_highlights_in_chromium(tmp_path):
 
     colours = {px for px in Image.open(shot).convert("RGB").get_flattened_data()}
     assert (0xb7, 0xe4, 0xc7) in colours and (0xff, 0xc9, 0xa9) in colours  # gold and predicted highlights
+
+
+def ls_export(texts_and_markup: list[str]) -> list[dict]:
+    """An export as Label Studio writes it: tasks numbered 1, 2, … and no data.doc_id."""
+    tasks = []
+    for n, m in enumerate(texts_and_markup, 1):
+        d = markup.parse(m, "x", "fixture")
+        result = [{"id": e.id, "from_name": "label", "to_name": "text", "type": "labels",
+                   "value": {"start": e.start, "end": e.end, "text": e.text, "labels": [e.label]}}
+                  for e in d.entities]
+        tasks.append({"id": n, "data": {"text": d.text}, "annotations": [{"id": 10 + n, "result": result}]})
+    return tasks
+
+
+REPORTS = {"hongjiang": "[[洪江市|region]]全年支出[[城乡低保|programme]]资金[[2551.35万元|amount]]。",
+           "chongqing": "[[重庆市|region]]保障[[低保|programme]]对象[[88.72万人|count]]。"}
+
+
+def test_eval_matches_an_export_with_numeric_ids_to_tagged_files_by_content(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, m in REPORTS.items():
+        (inputs / f"{name}.txt").write_text(markup.parse(m, name, "fixture").text, encoding="utf-8")
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(ls_export(list(REPORTS.values())), ensure_ascii=False), encoding="utf-8")
+    assert main(["-q", "tag", str(inputs), "-o", str(tmp_path / "pred.jsonl"), "--model", "rules"]) == 0
+    assert main(["eval", "--gold", str(export), "--predictions", str(tmp_path / "pred.jsonl"),
+                 "-o", str(tmp_path / "r"), "--samples", "50"]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert m["matching"] == {"by_id": 0, "by_content": 2, "unmatched_gold": [], "unmatched_predictions": []}
+    assert m["entities"]["micro"]["tp"] > 0 and "by text (content hash)" in capsys.readouterr().out
+
+
+def test_eval_exits_non_zero_when_no_document_matches(tmp_path, capsys):
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(ls_export(list(REPORTS.values())), ensure_ascii=False), encoding="utf-8")
+    write_jsonl([Doc("other", "民政局召开会议。")], tmp_path / "pred.jsonl")
+    assert main(["eval", "--gold", str(export), "--predictions", str(tmp_path / "pred.jsonl"),
+                 "-o", str(tmp_path / "r"), "--samples", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "no prediction matches a gold document" in err and "doc_id" in err
+
+
+def test_one_gold_document_without_prediction_is_listed_when_others_match_by_text():
+    gold = [doc((0, 3, "region"), doc_id="1"), Doc("2", "民政局召开会议。")]
+    pairing = pair_docs(gold, [doc((0, 3, "region"), doc_id="d")])
+    assert (pairing.by_id, pairing.by_content, pairing.missing) == (0, 1, ["2"])
+
+
+def test_compare_pairs_reports_by_text_when_ids_differ(rules_report):
+    from minzheng_ie.eval.compare import read_metrics
+
+    m = read_metrics(rules_report)
+    renumbered = dict(m, per_document={str(n): v for n, v in enumerate(m["per_document"].values(), 1)})
+    assert compare(m, renumbered, samples=50)["documents"] == len(m["per_document"])

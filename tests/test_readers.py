@@ -76,3 +76,25 @@ def test_same_name_twice_gets_distinct_ids(tmp_path):
 def test_decode_bytes_names_the_encoding():
     assert decode_bytes("低保".encode("utf-8"))[1] == "utf-8"
     assert decode_bytes("低保标准每人每月".encode("gb18030"))[1] == "gb18030"
+
+
+REPORT = "洪江市民政局全年支出城乡低保资金2551.35万元,保障低保对象5719户10833人。" * 4  # 136 characters, 372 bytes
+
+
+def test_utf8_with_a_few_bad_bytes_is_read_with_replacement_characters(tmp_path):
+    data = REPORT.encode("utf-8")
+    cut = data.index("低保".encode("utf-8"))
+    # one stray byte and one character cut after its first byte: 1 + 1 = 2 bad bytes of 372 (0.5%)
+    (tmp_path / "scraped.txt").write_bytes(data[:cut] + b"\xff" + data[cut:cut + 1] + data[cut + 3:])
+    docs, fails = split(list(read_inputs([str(tmp_path / "scraped.txt")])))
+    assert not fails and docs[0].meta.extra["replaced_bytes"] == 2
+    assert docs[0].text.count("\ufffd") == 2 and docs[0].text.replace("\ufffd", "", 2).startswith("洪江市民政局全年支出城乡保")
+
+
+def test_mostly_undecodable_text_is_still_rejected(tmp_path):
+    data = bytearray(REPORT.encode("utf-8"))
+    for i in range(0, len(data), 60):  # 7 bad bytes of 372: 1.9%, over the 1% rule
+        data[i] = 0xFF
+    (tmp_path / "damaged.txt").write_bytes(bytes(data))
+    docs, fails = split(list(read_inputs([str(tmp_path / "damaged.txt")])))
+    assert not docs and "over the 1%" in fails[0].reason

@@ -142,3 +142,40 @@ def test_every_suggestion_has_a_score_and_obeys_the_edge_rules(tagger, gold_docs
 def test_document_fields(tagger):
     doc = tagger(Doc("t", "发布时间:2020-10-22 09:13 信息来源:洪江市民政局\n今年以来,全市低保..."))
     assert doc.meta.source.startswith("发布时间") and doc.meta.year == 2020 and doc.meta.jurisdiction == "洪江市"
+
+
+# One paragraph with every kind of entity, 分别, a region list and a difference: 2 sentences, 122 characters.
+PARAGRAPH = ("重庆市全年支出城乡低保资金47.22亿元,保障困难群众88.72万人,比上年增加6元;"
+             "特困供养和临时救助分别支出3.5万元、1,234万元。改革试点,大足、南岸、渝北等5个区通过验收,"
+             "农村低保标准每人每月620元。\n")
+
+
+def traced_steps(fn, *args) -> int:
+    """Python lines executed by fn(*args), comprehension and generator steps included: a count
+    of work that does not depend on how busy the machine is."""
+    import sys
+
+    steps = 0
+
+    def tracer(frame, event, arg):
+        nonlocal steps
+        if event == "line":
+            steps += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        fn(*args)
+    finally:
+        sys.settrace(None)
+    return steps
+
+
+def test_rule_tagging_work_grows_linearly_with_document_length(tagger):
+    """Each doubling of the document must at most about double the work (2.2×: a little slack
+    for fixed costs). A stage that compares every span with every other one, as resolve,
+    Doc ids and the relation rules once did, grows by 4× per doubling and fails this."""
+    tagger(Doc("warm", PARAGRAPH))  # the lexicon and gazetteer load on first use: not part of the count
+    steps = [traced_steps(tagger, Doc("x", PARAGRAPH * n)) for n in (8, 16, 32)]
+    ratios = [b / a for a, b in zip(steps, steps[1:])]
+    assert all(r < 2.2 for r in ratios), (steps, ratios)

@@ -305,3 +305,25 @@ def test_review_falls_back_to_the_prediction_an_annotation_started_from():
     t["annotations"][0]["prediction"] = started_from
     reviews, no_pred = studio.review_tasks([t])
     assert no_pred == [] and reviews[0].items
+
+
+def test_push_and_serve_backend_default_to_the_shipped_model(monkeypatch):
+    """Like `mzie tag`: no --model means models/minzheng-small, not the rules."""
+    from minzheng_ie.annotation import studio_cli
+    from minzheng_ie.core.cli import main
+    from minzheng_ie.inference import tag
+
+    asked = []
+
+    def stop(model, runtime="torch"):
+        asked.append(tag.resolve_model(model))
+        raise InputError("stop here")
+
+    monkeypatch.setattr(studio_cli, "_settings", lambda args: None)
+    monkeypatch.setattr(studio, "connect", lambda settings: None)
+    monkeypatch.setattr(studio, "require_project", lambda client, settings: None)
+    monkeypatch.setattr(tag, "load_tagger", stop)
+    monkeypatch.setattr(backend, "serve", lambda model, *a, **kw: stop(model))
+    assert main(["ls", "push", "report.txt"]) == 2
+    assert main(["serve-backend", "--port", "9999"]) == 2
+    assert asked == [str(tag.DEFAULT_MODEL)] * 2

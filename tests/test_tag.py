@@ -5,6 +5,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import time
 
 import pytest
@@ -377,5 +378,69 @@ def test_the_progress_bar_sees_every_document(tmp_path, capsys):
     bar = progress_bar(argparse.Namespace(quiet=False))
     assert tag_inputs([str(inputs)], tmp_path / "out.jsonl", progress=bar) == 0
     err = capsys.readouterr().err
-    assert "3doc" in err and "chars/s" in err
+    assert "3/3" in err and "chars/s" in err
     assert progress_bar(argparse.Namespace(quiet=True)) is None
+
+
+class RecordingProgress:
+    """Stands in for the CLI's bar: what it is given to count, and the skips it hears of."""
+
+    def __init__(self):
+        self.total, self.seen, self.skips = None, [], 0
+
+    def __call__(self, results, total=None):
+        self.total = total
+        for r in results:
+            self.seen.append(r)
+            yield r
+
+    def skip(self):
+        self.skips += 1
+
+
+def test_progress_counts_tagged_documents_against_the_planned_total(tmp_path, rules):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i, t in enumerate(["重庆市支出低保资金47.22亿元。", "洪江市保障低保对象5719户。", "民政局召开会议。"]):
+        (inputs / f"r{i}.txt").write_text(t, encoding="utf-8")
+    first = RecordingProgress()
+    run_batch([str(inputs)], tmp_path / "out.jsonl", rules, progress=first)
+    # what the bar counts has been through the tagger (a read-only count would have no model_version)
+    assert first.total == 3 and [d.meta.extra["model_version"] for d in first.seen] == [rules.model_version] * 3
+    (inputs / "r2.txt").write_text("民政局召开会议,发放临时救助金3.5万元。", encoding="utf-8")
+    again = RecordingProgress()
+    run_batch([str(inputs)], tmp_path / "out.jsonl", rules, progress=again)
+    assert (again.total, again.skips, [d.id for d in again.seen]) == (3, 2, ["r2"])
+
+
+def test_model_loading_is_quiet_unless_verbose(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "a.txt").write_text("全年支出城乡低保资金2551.35万元。", encoding="utf-8")
+    # main() in this process has set the quieting variables; the child starts without them
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_", "TRANSFORMERS_"))}
+    run = lambda *flags: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "minzheng_ie.core.cli", *flags, "tag", str(tmp_path / "a.txt"), "-o",
+         str(tmp_path / f"out{len(flags)}.jsonl")], capture_output=True, text=True, timeout=300, env=env)
+    quiet, verbose = run(), run("-v")
+    assert quiet.returncode == 0 and "Loading weights" not in quiet.stderr and "chars/s" in quiet.stderr
+    assert "Loading weights" in verbose.stderr
+
+
+def test_several_formats_come_from_one_tagging_pass(tmp_path, rules):
+    inputs = make_inputs(tmp_path / "in", 3)
+    counting = Counting(rules)
+    out = tmp_path / "seeds"
+    run_batch([str(inputs)], out, counting, fmt="jsonl,csv,parquet,label-studio")
+    assert counting.calls == ["r00", "r01", "r02"]  # each document tagged once for all four formats
+    assert sorted(p.name for p in out.iterdir()) == ["csv", "parquet", "records.jsonl", "tasks.json"]
+    single = tmp_path / "single.jsonl"
+    run_batch([str(inputs)], single, rules)
+    assert single.read_text(encoding="utf-8") == (out / "records.jsonl").read_text(encoding="utf-8")
+    assert len(json.loads((out / "tasks.json").read_text(encoding="utf-8"))) == 3
+    assert read_csv(out / "csv" / "mentions.csv") and (out / "parquet" / "facts.parquet").exists()
+    run_batch([str(inputs)], out, counting, fmt="jsonl,csv,parquet,label-studio")
+    assert len(counting.calls) == 3  # the rerun reads OUT/records.jsonl and skips all three
+    with pytest.raises(InputError, match="one or more of"):
+        run_batch([str(inputs)], out, rules, fmt="jsonl,xlsx")

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from minzheng_ie.core.record import Entity, Relation
 from minzheng_ie.core.schema import Schema
 from minzheng_ie.core.spec import sentence_index
@@ -40,60 +42,74 @@ def never_linked(text: str, e: Entity) -> bool:
     return any(w in before for w in SAVING_WORDS)
 
 
+def grouped(entities: list[Entity], index: list[int]) -> dict[int, list[Entity]]:
+    """Entities by the clause or sentence (`index` of their start), in their order: each figure
+    looks only at the programmes of its own group, so the work is linear in the document
+    rather than figures × programmes."""
+    out: dict[int, list[Entity]] = {}
+    for e in entities:
+        out.setdefault(index[e.start], []).append(e)
+    return out
+
+
+def respectively_pairs(text: str, entities: list[Entity], sent: list[int], schema: Schema) -> list[Relation]:
+    """分别: k programmes before it and k figures after it, in one sentence, pair in order."""
+    by_sentence = grouped(entities, sent)
+    out: list[Relation] = []
+    for m in re.finditer("分[别別]", text):
+        i = m.start()
+        group = by_sentence.get(sent[i], [])
+        before = [p for p in group if p.label == "programme" and p.end <= i]
+        figs = [e for e in group if e.label in ("amount", "count", "standard") and e.start > i
+                and not never_linked(text, e)]
+        # the programmes listed last before 分别, as many as there are figures
+        if figs and len(before) >= len(figs) > 1:
+            for p, f in zip(before[-len(figs):], figs):
+                rel = schema.relation_for("programme", f.label)
+                if rel:
+                    out.append(Relation(p.id, f.id, rel, 0.6))
+    return out
+
+
 def find_relations(text: str, entities: list[Entity], schema: Schema) -> list[Relation]:
     sent = sentence_index(text)
     clause = clause_index(text)
     programmes = [e for e in entities if e.label == "programme"]
-    out: list[Relation] = []
-    paired: set[str] = set()
-    # 分别: k programmes before it and k figures after it, in one sentence, pair in order
-    for i in range(len(text)):
-        if text.startswith("分别", i) or text.startswith("分別", i):
-            s = sent[i]
-            before = [p for p in programmes if sent[p.start] == s and p.end <= i]
-            figs = [e for e in entities if e.label in ("amount", "count", "standard") and sent[e.start] == s
-                    and e.start > i and not never_linked(text, e)]
-            # the programmes listed last before 分别, as many as there are figures
-            if figs and len(before) >= len(figs) > 1:
-                tail = before[-len(figs):]
-                for p, f in zip(tail, figs):
-                    rel = schema.relation_for("programme", f.label)
-                    if rel:
-                        out.append(Relation(p.id, f.id, rel, 0.6))
-                        paired.add(f.id)
+    by_clause, by_sentence = grouped(programmes, clause), grouped(programmes, sent)
+    regions_by_clause = grouped([e for e in entities if e.label == "region"], clause)
+    out = respectively_pairs(text, entities, sent, schema)
+    paired = {r.tail for r in out}
     for e in entities:
         if e.label == "programme" or e.id in paired:
             continue
         rel = schema.relation_for("programme", e.label)
         if rel is None:
             continue
+        in_clause = by_clause.get(clause[e.start], [])
         if e.label == "region":
             after = text[e.end:e.end + 3]
             if after.startswith(ORGANISATION_AFTER):
                 continue
-            same = [p for p in programmes if clause[p.start] == clause[e.start]]
-            if same:
-                p = min(same, key=lambda p: abs(p.start - e.start))
+            if in_clause:
+                p = min(in_clause, key=lambda p: abs(p.start - e.start))
                 out.append(Relation(p.id, e.id, rel, 0.5))
                 continue
             # A list of regions in the clause right after a programme's clause, in one sentence
             # (the spec's 改革试点,大足、南岸、渝北…5个区通过 example): each region is where it runs.
-            listed = [r for r in entities if r.label == "region" and clause[r.start] == clause[e.start]]
-            previous = [p for p in programmes if clause[p.start] == clause[e.start] - 1
-                        and sent[p.start] == sent[e.start]]
+            listed = regions_by_clause.get(clause[e.start], [])
+            previous = [p for p in by_clause.get(clause[e.start] - 1, []) if sent[p.start] == sent[e.start]]
             if len(listed) >= 2 and previous:
                 out.append(Relation(previous[-1].id, e.id, rel, 0.4))
             continue
         if never_linked(text, e):
             continue
-        in_clause = [p for p in programmes if clause[p.start] == clause[e.start]]
         before = [p for p in in_clause if p.end <= e.start]
         if before:
             out.append(Relation(before[-1].id, e.id, rel, 0.8))
         elif in_clause:
             out.append(Relation(in_clause[0].id, e.id, rel, 0.6))
         else:
-            earlier = [p for p in programmes if sent[p.start] == sent[e.start] and p.end <= e.start]
+            earlier = [p for p in by_sentence.get(sent[e.start], []) if p.end <= e.start]
             if earlier:
                 out.append(Relation(earlier[-1].id, e.id, rel, 0.4))
     return out
