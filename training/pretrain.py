@@ -272,7 +272,9 @@ def build_mlm_model(base_model: str, init_vectors: str | None = None):
     if getattr(config, "model_type", None) != "bert":
         raise InputError(f"base_model {base_model!r}: pretraining supports BERT-architecture encoders, "
                          f"this one is {getattr(config, 'model_type', '?')!r}")
-    return tokenizer, BertForMaskedLM.from_pretrained(base_model)
+    import torch
+
+    return tokenizer, BertForMaskedLM.from_pretrained(base_model, dtype=torch.float32)
 
 
 def load_character_vectors(model, tokenizer, path: str) -> int:

@@ -85,8 +85,12 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
         config.num_labels, config.id2label, config.label2id = len(bio), id2label, label2id
         token_model = BertForTokenClassification(config)
     else:
+        import torch
+
+        # float32 whatever the checkpoint stores: the shipped encoder is kept in float16 to halve its size
         token_model = AutoModelForTokenClassification.from_pretrained(
-            cfg.base_model, num_labels=len(bio), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True)
+            cfg.base_model, num_labels=len(bio), id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True,
+            dtype=torch.float32)
     head = RelationHead(RelationHeadConfig(hidden_size=token_model.config.hidden_size,
                                            n_entity_labels=len(schema.entity_labels)))
     crf = None
