@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Iterable, Iterator
 
 from .outputs import FORMATS
@@ -24,6 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runtime", choices=["torch", "onnx", "int8"], default="torch",
                    help="how a model runs: torch (fp32, default), int8 (dynamic quantisation: faster, a few "
                         "entities change) or onnx (ONNX Runtime, same entities; needs the onnx extra)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where reading and tagging run: local (this process, default) or ray (a pool of Ray "
+                        "workers, each loading the model once; needs the ray extra). Same records either way")
+    p.add_argument("--address", metavar="ADDR",
+                   help="--engine ray: join a running Ray cluster ('auto' on one of its machines, or "
+                        "ray://HOST:10001); without it a Ray instance is started on this machine")
+    p.add_argument("--workers", type=_positive, metavar="N",
+                   help="--engine ray: tagging workers, one CPU each (default: every CPU of the Ray cluster)")
     p.add_argument("--max-chars", type=_count, default=DEFAULT_MAX_CHARS, metavar="N",
                    help=f"report documents longer than N characters instead of tagging them "
                         f"(default {DEFAULT_MAX_CHARS:,}; 0: no limit)")
@@ -44,6 +53,16 @@ def _count(text: str) -> int:
         n = -1
     if n < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of characters (0 for no limit)")
+    return n
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return n
 
 
@@ -78,8 +97,25 @@ class TagProgress:
                 yield item
 
 
+def quiet_ray() -> None:
+    """Ray's Python messages (auth token advice, dataset plans, a warning that its progress bars are
+    off) only with `mzie -v`: the bar and our log say what matters. Ray sets its loggers up when
+    it is imported, so the levels are set after importing it. (One C++ notice, that actor
+    arguments live in the object store, comes from Ray Data's actor pool itself and stays.)"""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        return  # the engine says how to install it
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     from .tag import tag_inputs
 
+    if args.engine == "ray" and not args.verbose:
+        quiet_ray()
+
     return tag_inputs(args.inputs, args.out, model=args.model, fmt=args.format, progress=progress_bar(args),
-                      max_chars=args.max_chars, runtime=args.runtime)
+                      max_chars=args.max_chars, runtime=args.runtime, engine=args.engine, address=args.address,
+                      workers=args.workers)

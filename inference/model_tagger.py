@@ -106,6 +106,23 @@ def onnx_encoder(model):
     return encode
 
 
+RUNTIMES = ("torch", "onnx", "int8")
+
+
+def model_version(path: str | Path, runtime: str = "torch") -> str:
+    """What the tagger stamps on each record: the folder's name, the commit that trained it, and
+    the runtime unless torch. A missing or incomplete folder, or an unknown runtime, fails here."""
+    import json
+
+    from minzheng_ie.training.persist import check_model_dir
+
+    if runtime not in RUNTIMES:
+        raise InputError(f"--runtime {runtime!r}: choose torch, onnx or int8")
+    p = check_model_dir(path)
+    git = (json.loads((p / "minzheng.json").read_text(encoding="utf-8")).get("git") or "")[:12]
+    return (f"{p.name}@{git}" if git else p.name) + ("" if runtime == "torch" else f"+{runtime}")
+
+
 class ModelTagger:
     def __init__(self, path: str | Path, segment_chars: int = SEGMENT_CHARS, batch_chars: int = 32_000,
                  runtime: str = "torch"):
@@ -114,8 +131,7 @@ class ModelTagger:
         self.path = Path(path)
         self.model, self.tokenizer, self.schema, self.info, self.settings = load_model(self.path)
         self.id2label = dict(enumerate(self.info["bio_labels"]))
-        git = (self.info.get("git") or "")[:12]
-        self.model_version = f"{self.path.name}@{git}" if git else self.path.name
+        self.model_version = model_version(self.path, runtime)
         self.segment_chars = segment_chars
         self.batch_chars = batch_chars  # characters predicted together by tag_batch
         self.encoder = None  # None: the torch model's own encode
@@ -130,10 +146,6 @@ class ModelTagger:
             self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
         elif runtime == "onnx":
             self.encoder = onnx_encoder(self.model)
-        elif runtime != "torch":
-            raise InputError(f"--runtime {runtime!r}: choose torch, onnx or int8")
-        if runtime != "torch":
-            self.model_version += f"+{runtime}"
 
     def __call__(self, doc: Doc) -> Doc:
         return self.tag_batch([doc])[0]

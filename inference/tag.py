@@ -35,10 +35,10 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Protocol
+from typing import IO, Iterable, Iterator, Mapping, Protocol, Union
 
 from minzheng_ie.core.errors import InputError
-from minzheng_ie.core.readers import ReadFailure, count_inputs, read_inputs
+from minzheng_ie.core.readers import ReadFailure, ReadResult, Unit, count_inputs, plan_inputs, read_unit
 from minzheng_ie.core.record import Doc, content_hash, dumps, read_jsonl, write_jsonl, write_text_atomic
 
 from .outputs import OutputPaths, output_paths, write_outputs
@@ -83,6 +83,18 @@ def load_tagger(model: str, runtime: str = "torch") -> Tagger:
     from .model_tagger import ModelTagger
 
     return ModelTagger(resolve_model(model), runtime=runtime)
+
+
+def tagger_version(model: str, runtime: str = "torch") -> str:
+    """The model_version `load_tagger(model, runtime)` would stamp, without loading any weights (for
+    a driver that leaves the loading to its workers). A missing or incomplete model fails here."""
+    if model == "rules":
+        from minzheng_ie.annotation.rules import VERSION
+
+        return VERSION
+    from .model_tagger import model_version
+
+    return model_version(resolve_model(model), runtime)
 
 
 class Progress(Protocol):
@@ -139,19 +151,19 @@ def tag_docs(results: Iterable[Doc | ReadFailure], tagger: Tagger, progress: Pro
     return done, failed
 
 
-def tagged(stream: Iterable[Doc | ReadFailure], tagger: Tagger, batch_chars: int = 32_000
-           ) -> Iterator[Doc | ReadFailure]:
-    """Tag what `stream` yields, in order. A tagger with `tag_batch` (a model) gets documents in
-    groups of about `batch_chars` characters, so short documents share batches; if a group
-    fails, its documents are tagged one by one, so only the bad one is reported."""
+def tagged(stream: Iterable, tagger: Tagger, batch_chars: int = 32_000) -> Iterator:
+    """Tag the documents `stream` yields, in order; anything else in it (failures, `Seen`) passes
+    through in its place. A tagger with `tag_batch` (a model) gets documents in groups of about
+    `batch_chars` characters, so short documents share batches; if a group fails, its documents
+    are tagged one by one, so only the bad one is reported."""
     batch = getattr(tagger, "tag_batch", None)
     if batch is None:
         for res in stream:
             yield tag_one(res, tagger) if isinstance(res, Doc) else res
         return
-    group: list[Doc | ReadFailure] = []
+    group: list = []
 
-    def run() -> list[Doc | ReadFailure]:
+    def run() -> list:
         docs = [d for d in group if isinstance(d, Doc)]
         try:
             outs = iter(batch(docs))
@@ -170,6 +182,69 @@ def tagged(stream: Iterable[Doc | ReadFailure], tagger: Tagger, batch_chars: int
             group, size = [], 0
     if group:
         yield from run()
+
+
+# -- the work, wherever it runs ----------------------------------------------------------------
+
+@dataclass
+class Seen:
+    """A document that was read, in input order: its id (the output keeps input order), a warning
+    about how it was read, and whether it is already in the output with this text and model."""
+    id: str
+    warning: ReadFailure | None = None
+    skipped: bool = False
+
+
+# What the work yields, in input order: a Seen for every document read, then its tagged record
+# (unless it was skipped) or the failure that stopped it; a failure for an input that could not be read.
+Item = Union[Doc, ReadFailure, Seen]
+
+
+def checked(results: Iterable[ReadResult], done: Mapping[str, str], max_chars: int | None) -> Iterator[Item]:
+    """The documents among `results` that need tagging, after a Seen for each. `done`: id → content
+    hash of the records the output already has from this run's model (see `done_hashes`)."""
+    for res in results:
+        if isinstance(res, ReadFailure):
+            yield res
+            continue
+        too_big = size_failure(res, max_chars)
+        if too_big:
+            yield Seen(res.id)
+            yield too_big
+            continue
+        res.meta.extra["content_hash"] = content_hash(res.text)
+        skip = done.get(res.id) == res.meta.extra["content_hash"]
+        yield Seen(res.id, damage_warning(res), skip)  # the warning even when skipped, so a rerun still lists it
+        if not skip:
+            yield res
+
+
+def work(units: Iterable[Unit | ReadFailure], tagger: Tagger, done: Mapping[str, str],
+         max_chars: int | None = DEFAULT_MAX_CHARS) -> Iterator[Item]:
+    """Read, check and tag planned units: the one pipeline of both engines (in this process for
+    `--engine local`, inside every worker for `--engine ray`)."""
+    results = (res for unit in units for res in (read_unit(unit) if isinstance(unit, Unit) else (unit,)))
+    return tagged(checked(results, done, max_chars), tagger)
+
+
+class Engine(Protocol):
+    """Where reading and tagging run. `items` yields what `work` yields for `units`, in their order."""
+    model_version: str
+
+    def items(self, units: Iterable[Unit | ReadFailure], done: Mapping[str, str],
+              max_chars: int | None) -> Iterator[Item]: ...
+
+
+class LocalEngine:
+    """This process, with a loaded tagger (`--engine local`)."""
+
+    def __init__(self, tagger: Tagger):
+        self.tagger = tagger
+        self.model_version = tagger.model_version
+
+    def items(self, units: Iterable[Unit | ReadFailure], done: Mapping[str, str],
+              max_chars: int | None) -> Iterator[Item]:
+        return work(units, self.tagger, done, max_chars)
 
 
 # -- resumable batches ---------------------------------------------------------------------
@@ -221,9 +296,11 @@ def load_records(paths: OutputPaths) -> dict[str, Doc]:
     return records
 
 
-def is_done(old: Doc | None, doc: Doc, model_version: str) -> bool:
-    return (old is not None and old.meta.extra.get("model_version") == model_version
-            and old.meta.extra.get("content_hash") == doc.meta.extra["content_hash"])
+def done_hashes(records: Mapping[str, Doc], model_version: str) -> dict[str, str]:
+    """id → content hash of every record already tagged by `model_version`: a document with the same
+    id and hash is done (the rerun rule)."""
+    return {i: d.meta.extra["content_hash"] for i, d in records.items()
+            if d.meta.extra.get("model_version") == model_version and d.meta.extra.get("content_hash")}
 
 
 def check_apart(inputs: list[str], paths: OutputPaths) -> None:
@@ -246,54 +323,51 @@ def check_apart(inputs: list[str], paths: OutputPaths) -> None:
                                  f"write the output elsewhere")
 
 
-def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "jsonl",
-              progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS) -> BatchResult:
-    """Tag what is not done yet, then write every output file; see the module docstring."""
+def run_batch(inputs: list[str], out: str | Path, tagger: Tagger | None = None, fmt: str = "jsonl",
+              progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS,
+              engine: Engine | None = None) -> BatchResult:
+    """Tag what is not done yet, then write every output file; see the module docstring. The reading
+    and tagging run on `engine` (default: this process, with `tagger`); everything else runs here."""
+    if engine is None:
+        if tagger is None:
+            raise TypeError("run_batch needs a tagger or an engine")
+        engine = LocalEngine(tagger)
     paths = output_paths(out, fmt)
     check_apart(inputs, paths)
     records = load_records(paths)
     result = BatchResult(paths)
     order: list[str] = []  # this run's document ids, in input order
-    version = tagger.model_version
     if records:
         log.info("%s: %d record(s) from earlier runs", paths.records, len(records))
 
-    def pending(results: Iterable[Doc | ReadFailure]) -> Iterator[Doc | ReadFailure]:
-        """What needs work: read failures, oversized documents, and documents not done yet."""
-        for res in results:
-            if isinstance(res, ReadFailure):
-                yield res
+    def accounted(items: Iterable[Item]) -> Iterator[Doc | ReadFailure]:
+        """The books on every document read (order, warnings, skips); passes on what the bar counts."""
+        for item in items:
+            if not isinstance(item, Seen):
+                yield item
                 continue
-            order.append(res.id)
-            too_big = size_failure(res, max_chars)
-            if too_big:
-                yield too_big
-                continue
-            res.meta.extra["content_hash"] = content_hash(res.text)
-            damage = damage_warning(res)
-            if damage:  # before the skip, so a rerun still lists it
-                result.warnings.append(damage)
-            if is_done(records.get(res.id), res, version):
+            order.append(item.id)
+            if item.warning:
+                result.warnings.append(item.warning)
+            if item.skipped:
                 result.skipped += 1
                 if progress:
                     progress.skip()
-                continue
-            yield res
 
-    work: IO[str] | None = None
-    out = tagged(pending(read_inputs(inputs)), tagger)
-    stream = progress(out, total=count_inputs(inputs)) if progress else out
+    work_file: IO[str] | None = None
+    items = engine.items(plan_inputs(inputs), done_hashes(records, engine.model_version), max_chars)
+    stream = progress(accounted(items), total=count_inputs(inputs)) if progress else accounted(items)
     try:
         for res in stream:
             if isinstance(res, ReadFailure):
                 log.warning("skipped %s: %s", res.source, res.reason)
                 result.failed.append(res)
                 continue
-            if work is None:  # opened on first use: a run with nothing new leaves no work file behind
+            if work_file is None:  # opened on first use: a run with nothing new leaves no work file behind
                 paths.partial.parent.mkdir(parents=True, exist_ok=True)
-                work = paths.partial.open("a", encoding="utf-8", newline="\n")
-            work.write(dumps(res) + "\n")
-            work.flush()
+                work_file = paths.partial.open("a", encoding="utf-8", newline="\n")
+            work_file.write(dumps(res) + "\n")
+            work_file.flush()
             records[res.id] = res
             result.tagged += 1
     except KeyboardInterrupt:
@@ -301,11 +375,12 @@ def run_batch(inputs: list[str], out: str | Path, tagger: Tagger, fmt: str = "js
                     result.tagged, paths.partial)
         raise
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:  # a progress bar closes itself when its generator is closed
-            close()
-        if work is not None:
-            work.close()
+        for gen in (stream, items):  # a progress bar closes itself, and an engine stops its workers
+            close = getattr(gen, "close", None)
+            if close is not None:
+                close()
+        if work_file is not None:
+            work_file.close()
 
     seen = set(order)
     docs = [records[i] for i in order if i in records] + [d for i, d in records.items() if i not in seen]
@@ -344,11 +419,24 @@ def write_errors(failed: list[ReadFailure], path: Path, warnings: list[ReadFailu
 
 def tag_inputs(inputs: list[str], out: str | Path, model: str = "rules", fmt: str = "jsonl",
                progress: Progress | None = None, max_chars: int | None = DEFAULT_MAX_CHARS,
-               runtime: str = "torch") -> int:
-    """Tag and write; exit status 0 when every document was tagged, 1 when some failed."""
+               runtime: str = "torch", engine: str = "local", address: str | None = None,
+               workers: int | None = None) -> int:
+    """Tag and write; exit status 0 when every document was tagged, 1 when some failed.
+    `engine`: "local" (this process) or "ray" (workers on a Ray cluster at `address`, or on a Ray
+    instance started here when it is None; see ray_engine.py)."""
     output_paths(out, fmt)  # a wrong --format or -o fails before the model loads
-    tagger = load_tagger(model, runtime)  # a missing or incomplete model fails here, before any input is read
-    r = run_batch(inputs, out, tagger, fmt, progress, max_chars)
+    if engine == "ray":
+        from .ray_engine import RayEngine
+
+        # the model folder is checked here; it loads on the workers, once each
+        runner: Engine = RayEngine(model, runtime, address=address, workers=workers)
+    elif engine == "local":
+        if address is not None or workers is not None:
+            raise InputError("--address and --workers are for --engine ray; add --engine ray or drop them")
+        runner = LocalEngine(load_tagger(model, runtime))  # a bad model fails here, before any input is read
+    else:
+        raise InputError(f"--engine {engine!r}: choose local or ray")
+    r = run_batch(inputs, out, fmt=fmt, progress=progress, max_chars=max_chars, engine=runner)
     log.info("%s: %d record(s); tagged %d, skipped %d already done, %d failed", r.paths.out, r.records,
              r.tagged, r.skipped, len(r.failed))
     return 1 if r.failed else 0

@@ -98,3 +98,35 @@ def test_mostly_undecodable_text_is_still_rejected(tmp_path):
     (tmp_path / "damaged.txt").write_bytes(bytes(data))
     docs, fails = split(list(read_inputs([str(tmp_path / "damaged.txt")])))
     assert not docs and "over the 1%" in fails[0].reason
+
+
+def test_jsonl_read_in_pieces_gives_what_one_piece_gives(tmp_path):
+    from minzheng_ie.core.readers import Unit, plan_inputs, read_unit
+
+    lines = []
+    for i in range(30):
+        lines.append(json.dumps({"id": "dup" if i % 7 == 0 else None, "text": f"第{i}份：低保资金{i}万元"},
+                                ensure_ascii=False))
+        lines += ["{broken"] if i % 5 == 0 else ["   "] if i % 6 == 0 else []
+    (tmp_path / "b.jsonl").write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8") + b'{"text": "\xff"}\n')
+
+    def read(piece_bytes):
+        units = list(plan_inputs([str(tmp_path / "b.jsonl")], piece_bytes=piece_bytes))
+        return units, [r for u in units for r in read_unit(u)]
+
+    (one,), whole = read(1 << 20)
+    units, pieces = read(100)
+    assert len(units) > 10 and all(isinstance(u, Unit) for u in units)
+    assert [(type(r), getattr(r, "id", None), getattr(r, "text", None), getattr(r, "source", None)) for r in pieces] \
+        == [(type(r), getattr(r, "id", None), getattr(r, "text", None), getattr(r, "source", None)) for r in whole]
+    docs, fails = split(whole)
+    assert len(docs) == 30 and len(one.ids) == 30 and docs[7].id == "dup~2" and docs[1].id == "b:3"
+    assert fails[-1].source.endswith("b.jsonl:41") and "UTF-8" in fails[-1].reason
+
+
+def test_an_unreadable_file_keeps_its_id(tmp_path):
+    (tmp_path / "a.md").write_bytes(b"\x00\x01binary")
+    (tmp_path / "a.txt").write_text("二", encoding="utf-8")
+    docs, fails = split(list(read_inputs([str(tmp_path)])))
+    # a.md is planned first and keeps `a` though it cannot be read, so a.txt is a~2 on every run
+    assert [d.id for d in docs] == ["a~2"] and len(fails) == 1

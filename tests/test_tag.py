@@ -361,7 +361,7 @@ def test_a_missing_model_fails_before_inputs_are_read(tmp_path, monkeypatch, cap
     def no_reading(*_):
         raise AssertionError("inputs were read before the model was checked")
 
-    monkeypatch.setattr(tag_module, "read_inputs", no_reading)
+    monkeypatch.setattr(tag_module, "plan_inputs", no_reading)
     incomplete = tmp_path / "model"
     incomplete.mkdir()
     (incomplete / "config.json").write_text("{}", encoding="utf-8")
@@ -444,3 +444,38 @@ def test_several_formats_come_from_one_tagging_pass(tmp_path, rules):
     assert len(counting.calls) == 3  # the rerun reads OUT/records.jsonl and skips all three
     with pytest.raises(InputError, match="one or more of"):
         run_batch([str(inputs)], out, rules, fmt="jsonl,xlsx")
+
+
+# -- --engine ray, without starting Ray (tests/test_ray.py runs it) -------------------------------
+
+def test_engine_ray_without_the_extra_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    import sys
+
+    make_inputs(tmp_path / "in", 1)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed: importing it fails
+    assert main(["-q", "tag", str(tmp_path / "in"), "-o", str(tmp_path / "x.jsonl"), "--model", "rules",
+                 "--engine", "ray"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install -e '.[ray]'" in err and "Traceback" not in err
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_ray_options_need_the_ray_engine(tmp_path, capsys):
+    make_inputs(tmp_path / "in", 1)
+    assert main(["-q", "tag", str(tmp_path / "in"), "-o", str(tmp_path / "x.jsonl"), "--model", "rules",
+                 "--workers", "2"]) == 2
+    assert "--engine ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["tag", str(tmp_path / "in"), "-o", str(tmp_path / "x.jsonl"), "--engine", "ray", "--workers", "0"])
+
+
+def test_engine_ray_checks_the_model_before_reading_or_starting_ray(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("ray")
+
+    def no_reading(*_):
+        raise AssertionError("inputs were read before the model was checked")
+
+    monkeypatch.setattr(tag_module, "plan_inputs", no_reading)
+    assert main(["-q", "tag", str(tmp_path), "-o", str(tmp_path / "x.jsonl"), "--model", str(tmp_path / "none"),
+                 "--engine", "ray"]) == 2
+    assert "no such model directory" in capsys.readouterr().err
