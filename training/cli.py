@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the entity tagger + relation head from a Label Studio export or JSONL")
     t.add_argument("--config", required=True, help="training YAML, e.g. configs/train.yaml")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    t.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (this process, default) or ray (the same recipe data-parallel on Ray Train "
+                        "workers, one CPU each; the same model folder; needs the ray extra)")
+    t.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="--engine ray: data-parallel workers (default 2); batch_size must be a multiple of N")
+    t.add_argument("--address", metavar="ADDR",
+                   help="--engine ray: join a running Ray cluster ('auto' or ray://HOST:10001) instead of "
+                        "starting Ray on this machine")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("silver", help="rule-labelled silver records from unlabeled text, for an intermediate training stage")
@@ -55,11 +63,24 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from minzheng_ie.core.config import load_config
+    from minzheng_ie.core.errors import InputError
+    from minzheng_ie.inference.cli import quiet_ray
 
     from .train import TrainConfig, train
 
     cfg = load_config(TrainConfig, args.config, args.set)
-    info = train(cfg, progress=not args.quiet)
+    if args.engine == "ray":
+        from .distributed import train_on_ray
+
+        if args.workers < 1:
+            raise InputError(f"--workers {args.workers}: give at least 1")
+        if not args.verbose:
+            quiet_ray()
+        info = train_on_ray(cfg, args.workers, args.address)
+    elif args.address is not None:
+        raise InputError("--address is for --engine ray; add --engine ray or drop it")
+    else:
+        info = train(cfg, progress=not args.quiet)
     m = info["dev_metrics"]
     print(f"{cfg.output_dir}: best epoch {info['best_epoch']}, dev entity F1 {m.get('eval_entity_f1', 0):.4f}, "
           f"relation F1 {m.get('eval_relation_f1', 0):.4f}, {info['training_minutes']:.1f} min")

@@ -104,7 +104,31 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
     return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf, hints)
 
 
+def per_worker_batch(cfg: TrainConfig, workers: int) -> int:
+    """Windows per step on each of `workers` data-parallel workers, so that a step sees batch_size."""
+    if cfg.batch_size % workers:
+        raise InputError(f"batch_size {cfg.batch_size} does not split evenly over {workers} workers; give a "
+                         f"batch_size that is a multiple of --workers (--set batch_size=N)")
+    return cfg.batch_size // workers
+
+
 def train(cfg: TrainConfig, progress: bool = False) -> dict:
+    """Train in this process and save the model in cfg.output_dir; the saved info."""
+    out = Path(cfg.output_dir)
+    model, tokenizer, info = fit(cfg, out / "checkpoints", progress)
+    write_model(out, model, tokenizer, info)
+    return info
+
+
+def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bool = False):
+    """The recipe: (best model, tokenizer, info). `scratch` is Trainer's own folder (nothing is
+    checkpointed there; it is removed at the end).
+
+    distributed: this process is one of several data-parallel workers whose torch process group
+    is already set up (Ray Train does that: training/distributed.py). Each takes batch_size /
+    workers windows a step, so a step still sees batch_size windows and the schedule is the local
+    one; the first worker scores the dev documents after each epoch and tells the others, so all
+    of them stop together."""
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
@@ -115,11 +139,12 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
     from .codec import bio_labels
     from .data import build_dataset, collate
     from .hints import rule_hinter
-    from .persist import save_model
     from .predict import DecodeSettings, predict_doc
-    from .report import git_hash, plot_curves
+    from .report import git_hash
 
-    set_seed(cfg.seed)
+    set_seed(cfg.seed)  # the same seed on every worker: the same initial weights and windows
+    rank, workers = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
+    per_worker = per_worker_batch(cfg, workers)
     schema = load_schema()
     docs = load_docs(cfg.data)
     train_docs, dev_docs = split_train_dev(cfg, docs)
@@ -149,8 +174,9 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
     if cfg.relation_decoder not in ("head", "rules"):
         raise InputError(f"relation_decoder: {cfg.relation_decoder!r}; use head or rules")
     settings = DecodeSettings(cfg.max_length, cfg.stride, 16, cfg.relation_threshold, linker=cfg.relation_decoder)
-    log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
-             len(train_docs), len(silver), len(dataset), len(dev_docs))
+    if rank == 0:
+        log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
+                 len(train_docs), len(silver), len(dataset), len(dev_docs))
 
     def dev_scores() -> dict:
         preds = [predict_doc(model, tokenizer, Doc(d.id, d.text), schema, id2label, settings,
@@ -159,6 +185,15 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
         return {"eval_entity_f1": m["entities"]["micro"]["f1"], "eval_relation_f1": m["relations"]["micro"]["f1"],
                 "eval_entity_precision": m["entities"]["micro"]["precision"],
                 "eval_entity_recall": m["entities"]["micro"]["recall"]}
+
+
+    def shared(metrics: dict | None) -> dict:
+        """The first worker's dev scores, on every worker."""
+        if not distributed:
+            return metrics
+        box = [metrics]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
 
     history: list[dict] = []  # one row per epoch: dev scores, and the epoch's train loss once logged
     best = {"key": (-1.0, -1.0), "state": None, "epoch": 0, "metrics": {}}
@@ -172,31 +207,34 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
                 history[-1]["train_loss"] = logs["loss"]
 
         def on_epoch_end(self, args, state, control, **kw):
-            metrics = dev_scores()
+            metrics = shared(dev_scores() if rank == 0 else None)
             model.train()
             epoch = round(state.epoch or 0)
             history.append({"epoch": epoch, "train_loss": None, **metrics})
-            log.info("epoch %d: dev entity F1 %.4f, relation F1 %.4f", epoch, metrics["eval_entity_f1"],
-                     metrics["eval_relation_f1"])
+            if rank == 0:  # the others heard the same scores
+                log.info("epoch %d: dev entity F1 %.4f, relation F1 %.4f", epoch, metrics["eval_entity_f1"],
+                         metrics["eval_relation_f1"])
             # entity F1 decides; relation F1 breaks ties (a rule-hinted model's entity F1 can stay
             # flat for epochs while its relation head is still learning)
             key = (metrics["eval_entity_f1"], metrics["eval_relation_f1"])
             if key > best["key"]:
                 best.update(key=key, epoch=epoch, metrics=metrics,
-                            state=copy.deepcopy(model.state_dict()))
+                            state=copy.deepcopy(model.state_dict()) if rank == 0 else None)
             elif epoch - best["epoch"] >= cfg.patience:
-                log.info("no dev improvement for %d epochs: stopping", cfg.patience)
+                if rank == 0:
+                    log.info("no dev improvement for %d epochs: stopping", cfg.patience)
                 control.should_training_stop = True
 
-    out = Path(cfg.output_dir)
     total_steps = math.ceil(len(dataset) / cfg.batch_size) * cfg.epochs
     args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
+        output_dir=str(scratch), num_train_epochs=cfg.epochs, per_device_train_batch_size=per_worker,
         learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
         warmup_steps=int(cfg.warmup_ratio * total_steps),
         logging_strategy="epoch", save_strategy="no", eval_strategy="no", report_to=[],
         use_cpu=not torch.cuda.is_available(), seed=cfg.seed, data_seed=cfg.seed, dataloader_num_workers=0,
         remove_unused_columns=False, disable_tqdm=not progress, bf16=cfg.bf16,
+        # a batch without relation candidates leaves the relation head out of the loss; DDP must allow that
+        ddp_find_unused_parameters=True if distributed else None,
     )
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate(tokenizer.pad_token_id),
                       callbacks=[DevEvaluation()])
@@ -214,12 +252,22 @@ def train(cfg: TrainConfig, progress: bool = False) -> dict:
         "best_epoch": best["epoch"], "dev_metrics": best["metrics"], "history": history,
         "training_minutes": round(minutes, 2),
     }
+    if distributed:
+        info["distributed"] = {"engine": "ray", "workers": workers, "per_worker_batch_size": per_worker}
     tokenizer.model_max_length = cfg.max_length  # the window the model was trained on; pipelines chunk by it
+    shutil.rmtree(scratch, ignore_errors=True)  # Trainer's scratch folder; nothing is checkpointed
+    return model, tokenizer, info
+
+
+def write_model(out: Path, model, tokenizer, info: dict) -> None:
+    """The model folder (persist.py) and its training curve."""
+    from .persist import save_model
+    from .report import plot_curves
+
     save_model(out, model, tokenizer, info)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # Trainer's scratch folder; nothing is checkpointed
+    history = info["history"]
     plot_curves(out / "training_curve.png",
                 {"train loss": [(h["epoch"], h["train_loss"]) for h in history if h["train_loss"] is not None],
                  "dev entity F1": [(h["epoch"], h["eval_entity_f1"]) for h in history],
                  "dev relation F1": [(h["epoch"], h["eval_relation_f1"]) for h in history]},
                 "epoch", "loss / F1", f"Training {out.name}")
-    return info
