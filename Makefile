@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 TORCH   = torch==2.13.0
 
-.PHONY: run test test-integration setup clean
+.PHONY: run test test-integration test-ray setup clean
 
 ## set up, then tag the shipped example reports with the shipped default model, models/minzheng-small, once, writing every format (runs/seeds/)
 run: setup
@@ -20,7 +20,15 @@ test: setup
 test-integration: setup
 	$(BIN)/python -m pytest -m slow tests/test_studio_server.py
 
+## the Ray suite (--engine ray for tagging and training, on a Ray instance of 2 CPUs started by the tests, about 2 min): installs the ray extra into .venv on first use
+test-ray: $(VENV)/.installed-ray
+	$(BIN)/python -m pytest -m ray tests/test_ray.py
+
 setup: $(VENV)/.installed
+
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[ray]'
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,7 +1,7 @@
 """`mzie tag --engine ray`: the local engine's reading and tagging, on the workers of a Ray cluster.
 
 The driver (the process running `mzie tag`) plans the inputs (`plan_inputs`: every document's
-id, nothing decoded) and packs the planned units into pieces of work of about WORK_BYTES. Ray
+id, nothing decoded) and packs the planned units into pieces of work (`piece_bytes`). Ray
 Data hands the pieces to a fixed pool of actors (`TagWorker`, a callable class in
 `map_batches`): each actor loads the model once, then runs `tag.work` on every piece it is
 given, which is the local engine's reading, decoding, checks, skip rule and tagging, code for
@@ -35,10 +35,16 @@ from .tag import Item, tagger_version, work
 
 log = logging.getLogger(__name__)
 
-# A piece of work is about as many input bytes as the local engine tags together (32,000
-# characters ≈ 96 KB of UTF-8 Chinese): a few seconds for one worker, so a restarted worker
-# repeats little and the last pieces finish close together.
-WORK_BYTES = 96 * 1024
+# Pieces of work: each worker gets about PIECES_PER_WORKER of them, so that when the last pieces
+# run the other workers wait at most about an eighth of their share; no smaller than MIN_PIECE_BYTES
+# (about 5,000 Chinese characters in UTF-8: a few windows batches, well above Ray's per-task cost)
+# and no larger than MAX_PIECE_BYTES (about 330,000 characters, a minute of one worker: what a
+# restarted worker repeats at most). 1M reports of 15 KB with 160 workers: 15,000 pieces of 1 MB.
+PIECES_PER_WORKER = 8
+MIN_PIECE_BYTES = 16 * 1024
+MAX_PIECE_BYTES = 1024 * 1024
+# Set by tests to force small pieces; None: piece_bytes decides.
+WORK_BYTES: int | None = None
 # Fault injection for tests: the first worker to create this file (atomically) exits at once,
 # in the middle of a piece, as a killed process would.
 EXIT_ONCE_ENV = "MZIE_RAY_EXIT_ONCE"
@@ -57,7 +63,22 @@ def import_ray():
     return ray
 
 
-def pack(units: Iterable[Unit | ReadFailure], work_bytes: int = WORK_BYTES) -> list[list[Unit | ReadFailure]]:
+def piece_bytes(total: int, workers: int) -> int:
+    """Input bytes per piece of work for `total` bytes over `workers` workers (see PIECES_PER_WORKER)."""
+    return min(MAX_PIECE_BYTES, max(MIN_PIECE_BYTES, total // (workers * PIECES_PER_WORKER)))
+
+
+def refuse_client(address: str | None) -> None:
+    """Ray Client (ray://) cannot run Ray Data: in Ray 2.60 its streaming executor needs a driver
+    with a core worker of its own (it fails with "'Worker' object has no attribute 'core_worker'")."""
+    if address and address.startswith("ray://"):
+        raise InputError(f"--address {address}: Ray Data does not run through Ray Client (ray://) in this Ray "
+                         f"version; run mzie on a machine of the cluster with --address auto (or HEAD:6379), or "
+                         f"submit it there: ray job submit --address http://HEAD:8265 -- mzie tag … --engine ray "
+                         f"--address auto")
+
+
+def pack(units: Iterable[Unit | ReadFailure], work_bytes: int) -> list[list[Unit | ReadFailure]]:
     """Consecutive units in pieces of at least `work_bytes` (the last may be smaller), order kept."""
     pieces: list[list[Unit | ReadFailure]] = []
     piece: list[Unit | ReadFailure] = []
@@ -125,20 +146,23 @@ class RayEngine:
     def __init__(self, model: str, runtime: str = "torch", address: str | None = None, workers: int | None = None,
                  work_bytes: int | None = None):
         import_ray()
+        refuse_client(address)
         if workers is not None and workers < 1:
             raise InputError(f"--workers {workers}: give at least 1")
         self.model, self.runtime, self.address, self.workers = model, runtime, address, workers
-        self.work_bytes = work_bytes or WORK_BYTES
+        self.work_bytes = work_bytes  # None: piece_bytes, once the workers are known
         self.model_version = tagger_version(model, runtime)  # a bad --model fails here, before Ray starts
 
     def items(self, units: Iterable[Unit | ReadFailure], done: Mapping[str, str],
               max_chars: int | None) -> Iterator[Item]:
         ray = import_ray()
-        pieces = pack(units, self.work_bytes)
-        if not pieces:
+        units = list(units)  # the plan: paths and ids, no text (stdin's bytes aside)
+        if not units:
             return
-        self._start(ray)
         try:
+            self._start(ray)
+            total = sum(u.size for u in units if isinstance(u, Unit))
+            pieces = pack(units, self.work_bytes or WORK_BYTES or piece_bytes(total, self.workers))
             yield from self._run(ray, pieces, done, max_chars)
         finally:
             ray.shutdown()  # stops a local instance; from a cluster, only this driver disconnects
@@ -154,8 +178,10 @@ class RayEngine:
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as exc:
-                raise InputError(f"--address {self.address}: no Ray cluster there ({exc}); start one with "
-                                 f"`ray start --head` (or give its ray://host:10001 address)") from exc
+                raise InputError(f"--address {self.address}: cannot join a Ray cluster there ({exc}); start one "
+                                 f"with `ray start --head`, and if it uses token authentication, run mzie with "
+                                 f"RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                                 ) from exc
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if self.workers is None:
             self.workers = max(1, cpus)
@@ -174,8 +200,9 @@ class RayEngine:
         relative = any(not p.is_absolute() for p in paths) or (own_path and not Path(self.model).is_absolute())
         rows = [{"seq": i, "units": pickle.dumps(p, protocol=pickle.HIGHEST_PROTOCOL)} for i, p in enumerate(pieces)]
         # one piece per block: a block is what one actor call retries, so keep them small
+        actors = min(self.workers, len(rows))  # an actor more than there are pieces would only load the model
         ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-            TagWorker, batch_size=1, compute=ActorPoolStrategy(size=self.workers), num_cpus=1,
+            TagWorker, batch_size=1, compute=ActorPoolStrategy(size=actors), num_cpus=1,
             fn_constructor_kwargs={"model": self.model, "runtime": self.runtime, "done": [ray.put(dict(done))],
                                    "max_chars": max_chars, "cwd": os.getcwd() if relative else None})
         got: set[int] = set()

@@ -71,7 +71,7 @@ def tree(folder) -> dict[str, object]:
 
 
 def test_ray_writes_what_local_writes_in_every_format(tiny_model, mixed_inputs, tmp_path, monkeypatch):
-    monkeypatch.setattr(ray_engine, "WORK_BYTES", 300)  # a piece or two per worker call, so both workers share the batch
+    monkeypatch.setattr(ray_engine, "WORK_BYTES", 300)  # pieces of a few documents, so both workers share the batch
     common = ["-q", "tag", str(mixed_inputs), "--format", ALL_FORMATS, "--model", str(tiny_model)]
     assert main([*common, "-o", str(tmp_path / "local")]) == 1
     assert main([*common, "-o", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 1

@@ -479,3 +479,25 @@ def test_engine_ray_checks_the_model_before_reading_or_starting_ray(tmp_path, mo
     assert main(["-q", "tag", str(tmp_path), "-o", str(tmp_path / "x.jsonl"), "--model", str(tmp_path / "none"),
                  "--engine", "ray"]) == 2
     assert "no such model directory" in capsys.readouterr().err
+
+
+def test_ray_pieces_spread_the_work_and_keep_its_order():
+    from minzheng_ie.core.readers import ReadFailure, Unit
+    from minzheng_ie.inference.ray_engine import MAX_PIECE_BYTES, MIN_PIECE_BYTES, pack, piece_bytes
+
+    assert piece_bytes(10_000, 2) == MIN_PIECE_BYTES  # a small batch: pieces no smaller than the floor
+    assert piece_bytes(1600 * 1024, 2) == 100 * 1024  # 8 pieces per worker
+    assert piece_bytes(15_000 * 10**6, 160) == MAX_PIECE_BYTES  # 1M reports: capped
+    units = [Unit("file", f"f{i}.txt", (f"f{i}",), size=10) for i in range(25)] + [ReadFailure("gone.txt", "no such file")]
+    pieces = pack(units, 30)
+    assert [len(p) for p in pieces] == [3] * 8 + [2]
+    assert [u for p in pieces for u in p] == units
+
+
+def test_ray_client_addresses_are_refused_with_the_way_that_works(tmp_path, capsys):
+    pytest.importorskip("ray")
+    make_inputs(tmp_path / "in", 1)
+    assert main(["-q", "tag", str(tmp_path / "in"), "-o", str(tmp_path / "x.jsonl"), "--model", "rules",
+                 "--engine", "ray", "--address", "ray://head:10001"]) == 2
+    err = capsys.readouterr().err
+    assert "Ray Client" in err and "--address auto" in err and "ray job submit" in err

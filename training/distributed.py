@@ -70,6 +70,10 @@ def train_on_ray(cfg: TrainConfig, workers: int, address: str | None = None) -> 
     import json
 
     ray = _import_ray_train()
+    if address and address.startswith("ray://"):
+        raise InputError(f"--address {address}: train from a machine of the cluster (--address auto or HEAD:6379), "
+                         f"not through Ray Client: the model comes back through a folder beside output_dir that "
+                         f"this process and the first worker must both reach")
     per_worker_batch(cfg, workers)  # a batch that does not split fails before Ray starts
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
