@@ -136,16 +136,20 @@ def markdown(r: dict) -> str:
              f"path); {r['cpus']} CPUs, torch {r['torch']}, median of {r['repeats']} rotated run(s). Produced by "
              f"`python bench/engines.py --model {r['model']} --corpus-chars {r['characters'] // 1000 * 1000}`. "
              f"Every engine wrote the same records.", "",
-             "| engine | wall s | docs/s | chars/s | Ray start-up s | docs/s without start-up | chars/s without start-up |",
+             "| engine | wall s (each run) | docs/s | chars/s | Ray start-up s | docs/s without start-up | "
+             "chars/s without start-up |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, s in r["systems"].items():
-        lines.append(f"| {name} | {s['median_seconds']} | {s['docs_per_second']} | {s['chars_per_second']:,} | "
+        runs = ", ".join(str(t) for t in s["seconds"])
+        lines.append(f"| {name} | {s['median_seconds']} ({runs}) | {s['docs_per_second']} | {s['chars_per_second']:,} | "
                      f"{s.get('startup_seconds', '')} | {s.get('steady_docs_per_second', '')} | "
                      + (f"{s['steady_chars_per_second']:,} |" if "steady_chars_per_second" in s else " |"))
     lines += ["", f"local: torch with {r['torch_threads_local']} threads, model loaded once before the clock "
                   f"({r['local_model_load_seconds']} s). ray N: N workers of one CPU and one torch thread each; "
                   f"start-up (Ray, the actors, the model in each) is a run over one short document per worker.",
-              f"Per worker (one CPU), without start-up: {r['per_worker_chars_per_second']:,} characters/s."]
+              f"Per worker (one CPU), without start-up: {r['per_worker_chars_per_second']:,} characters/s.",
+              "", "The machine's 2 cores are shared with other work, so single runs wander (see each run's "
+                  "seconds); the medians are what the README uses."]
     return "\n".join(lines) + "\n"
 
 
