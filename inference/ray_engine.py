@@ -74,8 +74,8 @@ def refuse_client(address: str | None) -> None:
     if address and address.startswith("ray://"):
         raise InputError(f"--address {address}: Ray Data does not run through Ray Client (ray://) in this Ray "
                          f"version; run mzie on a machine of the cluster with --address auto (or HEAD:6379), or "
-                         f"submit it there: ray job submit --address http://HEAD:8265 -- mzie tag … --engine ray "
-                         f"--address auto")
+                         f"submit it there as a Ray job: ray job submit --address http://HEAD:8265 -- mzie tag … "
+                         f"--engine ray --address auto")
 
 
 def pack(units: Iterable[Unit | ReadFailure], work_bytes: int) -> list[list[Unit | ReadFailure]]:
