@@ -71,8 +71,9 @@ def progress_bar(args: argparse.Namespace) -> "TagProgress | None":
 
 
 class TagProgress:
-    """A tqdm bar over tagged documents: documents/s and characters/s of tagging (the clock
-    starts when tagging does, after the model has loaded), and an ETA from the planned total."""
+    """A tqdm bar over tagged documents: documents/s and characters/s of tagging, and an ETA from
+    the planned total. The clock starts when tagging does: after the model has loaded with
+    --engine local; with --engine ray, Ray's start-up (workers, a model each) is in the first figures."""
 
     def __init__(self) -> None:
         self.bar = None

@@ -140,8 +140,9 @@ class TagWorker:
 
 class RayEngine:
     """`run_batch`'s engine for `--engine ray`. `address`: None starts a Ray instance on this machine
-    (with `workers` CPUs, default all); "auto" or "ray://host:10001" joins a running cluster.
-    `workers`: actors in the pool, one CPU each (default: every CPU Ray has)."""
+    (with `workers` CPUs, default all); "auto" or "HOST:6379" joins a running cluster from one of
+    its machines (Ray Client, ray://, is refused: see refuse_client). `workers`: actors in the pool,
+    one CPU each (default: every CPU Ray has). `work_bytes`: a fixed piece size (tests, benchmarks)."""
 
     def __init__(self, model: str, runtime: str = "torch", address: str | None = None, workers: int | None = None,
                  work_bytes: int | None = None):

@@ -25,6 +25,10 @@ and the work file holds whatever the final files do not yet; rerunning the same
 command picks up from there. Records are only added or replaced, never dropped: a
 document that fails keeps its earlier record, and is listed in the errors file.
 
+Engines. Reading, checking and tagging (`work`) run in this process (`LocalEngine`, `--engine
+local`) or inside Ray workers (`ray_engine.RayEngine`, `--engine ray`), the same code either way;
+`run_batch` keeps the books and writes every file in this process for both.
+
 The output must lie outside the input folders: its records, work and errors files are
 JSONL, which the reader would take for reports on the next run. That is checked at start.
 """
