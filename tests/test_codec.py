@@ -126,3 +126,44 @@ def test_hints_align_like_labels_and_round_trip(fixture_docs, gold_docs):
     text = "城乡低保资金"
     overlapping = [Entity(0, 4, "programme", "城乡低保"), Entity(2, 6, "amount", "低保资金")]
     assert entity_char_tags(text, overlapping) == ["B-programme", "I-programme", "I-programme", "I-programme", "O", "O"]
+
+
+def test_viterbi_path_is_the_best_path_by_enumeration():
+    """The numpy Viterbi against scoring every path of small random problems (L³·⁶ paths)."""
+    import itertools
+
+    import numpy as np
+
+    from minzheng_ie.training.codec import viterbi_path
+
+    rng = np.random.default_rng(7)
+    for n, n_lab in ((1, 3), (2, 4), (5, 3), (6, 4)):
+        emit, trans = rng.normal(size=(n, n_lab)), rng.normal(size=(n_lab, n_lab))
+        start, end = rng.normal(size=n_lab), rng.normal(size=n_lab)
+        trans[0, 1] = -1e9  # a forbidden move must never be taken
+
+        def total(path):
+            return (start[path[0]] + sum(emit[i, j] for i, j in enumerate(path))
+                    + sum(trans[a, b] for a, b in zip(path, path[1:])) + end[path[-1]])
+
+        best = max(itertools.product(range(n_lab), repeat=n), key=total)
+        assert viterbi_path(emit, trans, start, end) == list(best)
+
+
+def test_each_character_is_read_where_it_has_the_most_context(gold_docs):
+    """best_window_index: the window where the character's token is farthest from an edge."""
+    from minzheng_ie.training.codec import best_window_index, encode
+
+    tok = make_tokenizer([d.text for d in gold_docs])
+    text = gold_docs[0].text[:600]
+    windows = encode(text, tok, max_length=64, stride=16)
+    assert len(windows) > 3
+    best_w, best_t = best_window_index(len(text), windows)
+    for c in range(len(text)):
+        places = [(min(t, sum(w.attention_mask) - 1 - t), -k, k, t) for k, w in enumerate(windows)
+                  for t, ch in enumerate(w.char_of_token) if ch == c]
+        if not places:
+            assert best_w[c] == -1 and best_t[c] == -1
+            continue
+        _, _, k, t = max(places)  # most margin; the earlier window on a tie
+        assert (best_w[c], best_t[c]) == (k, t)

@@ -92,7 +92,8 @@ def test_round_trip_init_push_annotate_pull_convert(server, gold_docs, tmp_path)
     for task in exported:
         pred = task["predictions"][0]
         assert isinstance(pred, dict), "the snapshot export must carry full prediction objects"
-        assert pred["model_version"] == "rules-0.1" and pred["score"] is not None
+        # `ls push` pre-annotates with the shipped default model, models/minzheng-small
+        assert pred["model_version"].startswith("minzheng-small@") and pred["score"] is not None
         assert any(item.get("score") is not None for item in pred["result"])
         assert 0 <= task["data"]["uncertainty"] <= 1
 
@@ -113,7 +114,7 @@ def test_round_trip_init_push_annotate_pull_convert(server, gold_docs, tmp_path)
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "review.md").read_text(encoding="utf-8")
     assert f"{server.url}/projects/{pid}/data?task=" in md
-    assert "**missed**" in md and "**extra**" in md  # the rules are not the gold
+    assert "**missed**" in md and "**extra**" in md  # the pre-annotations are not the gold
     assert (tmp_path / "review.html").read_text(encoding="utf-8").startswith("<!doctype html>")
 
 

@@ -10,20 +10,23 @@ from minzheng_ie.core.record import Doc, Entity
 Hinter = Callable[[Doc], list[Entity]]
 
 
-def rule_hinter() -> Hinter:
+def rule_hinter(cache: bool = False) -> Hinter:
     """Doc → the rule tagger's entities for its text (the Doc's own entities are ignored).
-    Results are kept per text, since dev documents are hinted after every epoch."""
+    With `cache`, results are kept per text — for training, where dev documents are hinted
+    after every epoch; a tagger streams documents it sees once and keeps nothing."""
     from minzheng_ie.annotation.rules import RuleTagger
 
     tagger = RuleTagger()
-    cache: dict[str, list[Entity]] = {}
+    memo: dict[str, list[Entity]] = {}
 
     def hint(doc: Doc) -> list[Entity]:
-        if doc.text not in cache:
-            if len(cache) > 256:  # training sees a few hundred documents; taggers stream many more
-                cache.clear()
-            cache[doc.text] = tagger.entities(Doc(doc.id, doc.text)).entities
-        return cache[doc.text]
+        if not cache:
+            return tagger.entities(Doc(doc.id, doc.text)).entities
+        if doc.text not in memo:
+            if len(memo) > 256:  # training sees a few hundred documents
+                memo.clear()
+            memo[doc.text] = tagger.entities(Doc(doc.id, doc.text)).entities
+        return memo[doc.text]
 
     return hint
 

@@ -32,7 +32,8 @@ class TrainConfig:
     dev_fraction: float = 0.2
     train_fraction: float = 1.0  # a seeded share of the training documents, for learning curves
     max_length: int = 256
-    stride: int = 64
+    stride: int = 64  # tokens shared by consecutive training windows
+    decode_stride: int | None = None  # the same when the saved model tags (None: `stride`); bench/OVERLAP.md
     epochs: int = 60
     batch_size: int = 8
     learning_rate: float = 5e-4
@@ -167,13 +168,14 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
 
         train_docs = train_docs + [traditional_copy(d) for d in train_docs]
     weighted = [(d, 1.0) for d in train_docs] + [(d, cfg.silver.weight) for d in silver]
-    hinter = rule_hinter() if cfg.rule_hints else None
+    hinter = rule_hinter(cache=True) if cfg.rule_hints else None
     dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
                             negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed,
                             hinter=hinter)
     if cfg.relation_decoder not in ("head", "rules"):
         raise InputError(f"relation_decoder: {cfg.relation_decoder!r}; use head or rules")
-    settings = DecodeSettings(cfg.max_length, cfg.stride, 16, cfg.relation_threshold, linker=cfg.relation_decoder)
+    settings = DecodeSettings(cfg.max_length, cfg.stride if cfg.decode_stride is None else cfg.decode_stride, 16, cfg.relation_threshold,
+                              linker=cfg.relation_decoder)
     if rank == 0:
         log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
                  len(train_docs), len(silver), len(dataset), len(dev_docs))
