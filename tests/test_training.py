@@ -393,3 +393,17 @@ def test_rule_hint_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_pat
     if importlib.util.find_spec("onnxruntime"):
         onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
         assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+
+
+def test_train_engine_options_are_checked_before_anything_runs(tmp_path, capsys):
+    from minzheng_ie.core.cli import main
+
+    config = tmp_path / "train.yaml"
+    config.write_text(f"data: {tmp_path / 'none.jsonl'}\noutput_dir: {tmp_path / 'model'}\nbatch_size: 4\n",
+                      encoding="utf-8")
+    assert main(["-q", "train", "--config", str(config), "--workers", "2"]) == 2
+    assert "--engine ray" in capsys.readouterr().err
+    if importlib.util.find_spec("ray") is not None:  # the batch check comes before Ray starts
+        assert main(["-q", "train", "--config", str(config), "--engine", "ray", "--workers", "3"]) == 2
+        assert "multiple of --workers" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (this process, default) or ray (the same recipe data-parallel on Ray Train "
                         "workers, one CPU each; the same model folder; needs the ray extra)")
-    t.add_argument("--workers", type=int, default=2, metavar="N",
+    t.add_argument("--workers", type=int, metavar="N",
                    help="--engine ray: data-parallel workers (default 2); batch_size must be a multiple of N")
     t.add_argument("--address", metavar="ADDR",
                    help="--engine ray: join a running Ray cluster ('auto' or ray://HOST:10001) instead of "
@@ -72,13 +72,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from .distributed import train_on_ray
 
-        if args.workers < 1:
-            raise InputError(f"--workers {args.workers}: give at least 1")
+        workers = 2 if args.workers is None else args.workers
+        if workers < 1:
+            raise InputError(f"--workers {workers}: give at least 1")
         if not args.verbose:
             quiet_ray()
-        info = train_on_ray(cfg, args.workers, args.address)
-    elif args.address is not None:
-        raise InputError("--address is for --engine ray; add --engine ray or drop it")
+        info = train_on_ray(cfg, workers, args.address)
+    elif args.address is not None or args.workers is not None:
+        raise InputError("--address and --workers are for --engine ray; add --engine ray or drop them")
     else:
         info = train(cfg, progress=not args.quiet)
     m = info["dev_metrics"]
