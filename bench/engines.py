@@ -76,10 +76,17 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default=str(REPO / "bench"))
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mzie-bench-") as tmp:  # the corpus texts never stay on disk
+        results = measure(args, Path(tmp))
+    out = Path(args.out)
+    write_text_atomic(out / "engines.json", json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+    write_text_atomic(out / "ENGINES.md", markdown(results))
+    return 0
 
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict:
     for key in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
         os.environ.setdefault(key, "1")  # no "Loading weights" bars from every worker (the CLI does the same)
-    tmp = Path(tempfile.mkdtemp(prefix="mzie-bench-"))
     docs, chars = news_folder(tmp / "in", args.corpus_chars)
     (tmp / "short").mkdir()
     for i in range(2):  # one short document per worker, each its own piece (work_bytes=1) so every actor starts
@@ -119,14 +126,10 @@ def main() -> int:
                        steady_chars_per_second=round(chars / steady))
         rows[name] = row
     per_worker = rows["ray 1 worker"]["steady_chars_per_second"]
-    results = {"model": args.model, "documents": docs, "characters": chars, "repeats": args.repeats,
-               "cpus": os.cpu_count(), "torch_threads_local": torch.get_num_threads(), "torch": torch.__version__,
-               "python": platform.python_version(), "local_model_load_seconds": round(load_seconds, 2),
-               "records_identical": True, "systems": rows, "per_worker_chars_per_second": per_worker}
-    out = Path(args.out)
-    write_text_atomic(out / "engines.json", json.dumps(results, ensure_ascii=False, indent=2) + "\n")
-    write_text_atomic(out / "ENGINES.md", markdown(results))
-    return 0
+    return {"model": args.model, "documents": docs, "characters": chars, "repeats": args.repeats,
+            "cpus": os.cpu_count(), "torch_threads_local": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "local_model_load_seconds": round(load_seconds, 2),
+            "records_identical": True, "systems": rows, "per_worker_chars_per_second": per_worker}
 
 
 def markdown(r: dict) -> str:
