@@ -122,6 +122,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
         if name in startup:
             start_s = statistics.median(startup[name])
             steady = wall - start_s
+            if steady <= 0.1 * wall:  # start-up is nearly all of it: the corpus is too small to tell
+                raise SystemExit(f"{name}: start-up {start_s:.1f} s of {wall:.1f} s; give a larger --corpus-chars")
             row.update(startup_seconds=round(start_s, 2), steady_docs_per_second=round(docs / steady, 2),
                        steady_chars_per_second=round(chars / steady))
         rows[name] = row
