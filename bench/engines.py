@@ -25,7 +25,6 @@ import gzip
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -38,9 +37,8 @@ from minzheng_ie.core.record import write_text_atomic
 from minzheng_ie.inference.ray_engine import RayEngine
 from minzheng_ie.inference.tag import load_tagger, run_batch
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
-DOMAIN = re.compile("低保|特困|民政|养老|救助|残疾|孤儿|殡葬|福利|慈善")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import CORPUS, DOMAIN, REPO, bench_arguments  # noqa: E402 — the bench's corpus and options
 
 
 def news_folder(folder: Path, limit: int) -> tuple[int, int]:
@@ -70,12 +68,7 @@ def timed_run(inputs: Path, out: Path, **kw) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--corpus-chars", type=int, default=150_000)
-    ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--out", default=str(REPO / "bench"))
-    args = ap.parse_args()
+    args = bench_arguments(__doc__, corpus_chars=150_000, repeats=1).parse_args()
     with tempfile.TemporaryDirectory(prefix="mzie-bench-") as tmp:  # the corpus texts never stay on disk
         results = measure(args, Path(tmp))
     out = Path(args.out)

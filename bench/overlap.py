@@ -18,7 +18,6 @@ rotation, median kept.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -33,7 +32,7 @@ from minzheng_ie.inference.model_tagger import ModelTagger
 from minzheng_ie.training.codec import encode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import REPO, corpus_texts, timed  # noqa: E402 — the bench's corpus sample
+from run import REPO, bench_arguments, corpus_texts, timed  # noqa: E402 — the bench's corpus sample
 
 SETTINGS = ((256, 64), (256, 32), (256, 16), (512, 64), (512, 32))
 SPLIT = REPO / "annotation/data/gold/split.json"
@@ -52,12 +51,7 @@ def tokens_fed(tagger: ModelTagger, docs: list[Doc]) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--corpus-chars", type=int, default=60_000)
-    ap.add_argument("--out", default=str(REPO / "bench"))
-    args = ap.parse_args()
+    args = bench_arguments(__doc__, corpus_chars=60_000, repeats=3).parse_args()
 
     base = ModelTagger(args.model)
     taggers = {}

@@ -155,12 +155,19 @@ def scaling_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def bench_arguments(doc: str, corpus_chars: int, repeats: int) -> argparse.ArgumentParser:
+    """The options every bench script takes: the model, the size of the corpus sample, the
+    repeats (the median is kept) and the folder the results go to."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--corpus-chars", type=int, default=300_000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--corpus-chars", type=int, default=corpus_chars)
+    ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--out", default=str(REPO / "bench"))
+    return ap
+
+
+def main() -> int:
+    ap = bench_arguments(__doc__, corpus_chars=300_000, repeats=3)
     ap.add_argument("--scaling", action="store_true",
                     help="only the time-against-length table → scaling.json and SCALING.md")
     args = ap.parse_args()
