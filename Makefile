@@ -22,7 +22,7 @@ test-integration: setup
 
 ## the Ray suite (--engine ray for tagging and training, on a Ray instance of 2 CPUs started by the tests, about 2 min): installs the ray extra into .venv on first use
 test-ray: $(VENV)/.installed-ray
-	$(BIN)/python -m pytest -m ray tests/test_ray.py
+	$(BIN)/python -m pytest -m ray
 
 setup: $(VENV)/.installed
 

@@ -469,6 +469,7 @@ def test_ray_options_need_the_ray_engine(tmp_path, capsys):
         main(["tag", str(tmp_path / "in"), "-o", str(tmp_path / "x.jsonl"), "--engine", "ray", "--workers", "0"])
 
 
+@pytest.mark.ray  # needs the ray extra: run by make test-ray, not skipped unseen in make test
 def test_engine_ray_checks_the_model_before_reading_or_starting_ray(tmp_path, monkeypatch, capsys):
     pytest.importorskip("ray")
 
@@ -494,6 +495,7 @@ def test_ray_pieces_spread_the_work_and_keep_its_order():
     assert [u for p in pieces for u in p] == units
 
 
+@pytest.mark.ray  # needs the ray extra: run by make test-ray, not skipped unseen in make test
 def test_ray_client_addresses_are_refused_with_the_way_that_works(tmp_path, capsys):
     pytest.importorskip("ray")
     make_inputs(tmp_path / "in", 1)
