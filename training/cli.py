@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--workers", type=int, metavar="N",
                    help="--engine ray: data-parallel workers (default 2); batch_size must be a multiple of N")
     t.add_argument("--address", metavar="ADDR",
-                   help="--engine ray: join a running Ray cluster ('auto' or ray://HOST:10001) instead of "
-                        "starting Ray on this machine")
+                   help="--engine ray: join a running Ray cluster from one of its machines ('auto' or "
+                        "HOST:6379; Ray Client, ray://, is refused) instead of starting Ray on this machine")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("silver", help="rule-labelled silver records from unlabeled text, for an intermediate training stage")

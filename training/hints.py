@@ -17,18 +17,22 @@ def rule_hinter(cache: bool = False) -> Hinter:
     from minzheng_ie.annotation.rules import RuleTagger
 
     tagger = RuleTagger()
-    memo: dict[str, list[Entity]] = {}
 
     def hint(doc: Doc) -> list[Entity]:
-        if not cache:
-            return tagger.entities(Doc(doc.id, doc.text)).entities
+        return tagger.entities(Doc(doc.id, doc.text)).entities
+
+    if not cache:
+        return hint
+    memo: dict[str, list[Entity]] = {}
+
+    def cached(doc: Doc) -> list[Entity]:
         if doc.text not in memo:
             if len(memo) > 256:  # training sees a few hundred documents
                 memo.clear()
-            memo[doc.text] = tagger.entities(Doc(doc.id, doc.text)).entities
+            memo[doc.text] = hint(doc)
         return memo[doc.text]
 
-    return hint
+    return cached
 
 
 def within(entities: list[Entity], start: int, end: int) -> list[Entity]:

@@ -55,17 +55,23 @@ class TrainConfig:
     silver: SilverConfig = field(default_factory=SilverConfig)
 
 
-def split_train_dev(cfg: TrainConfig, docs: list[Doc]) -> tuple[list[Doc], list[Doc]]:
-    """Dev documents from `dev`, or a seeded `dev_fraction` of the documents (at least one)."""
+def seeded_share(docs: list[Doc], share: float, seed: int) -> set[str]:
+    """The ids of a seeded share of `docs` (at least one), whole documents: the same seed gives
+    nested sets, so a 25% share is inside the 50% one."""
     import random
 
+    ids = sorted(d.id for d in docs)
+    random.Random(seed).shuffle(ids)
+    return set(ids[:max(1, round(share * len(ids)))])
+
+
+def split_train_dev(cfg: TrainConfig, docs: list[Doc]) -> tuple[list[Doc], list[Doc]]:
+    """Dev documents from `dev`, or a seeded `dev_fraction` of the documents (at least one)."""
     from minzheng_ie.annotation.convert import load_docs
 
     if cfg.dev:
         return docs, load_docs(cfg.dev)
-    ids = sorted(d.id for d in docs)
-    random.Random(cfg.seed).shuffle(ids)
-    dev_ids = set(ids[:max(1, round(cfg.dev_fraction * len(ids)))]) if len(ids) > 1 else set()
+    dev_ids = seeded_share(docs, cfg.dev_fraction, cfg.seed) if len(docs) > 1 else set()
     train, dev = [d for d in docs if d.id not in dev_ids], [d for d in docs if d.id in dev_ids]
     if not train or not dev:
         raise InputError(f"{cfg.data}: {len(docs)} document(s) cannot be split into train and dev; "
@@ -152,11 +158,7 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
     if not 0 < cfg.train_fraction <= 1:
         raise InputError(f"train_fraction: {cfg.train_fraction}; give a share in (0, 1]")
     if cfg.train_fraction < 1:  # whole documents, seeded: the 25% set is inside the 50% set
-        import random
-
-        order = sorted(d.id for d in train_docs)
-        random.Random(cfg.seed).shuffle(order)
-        keep = set(order[:max(1, round(cfg.train_fraction * len(order)))])
+        keep = seeded_share(train_docs, cfg.train_fraction, cfg.seed)
         train_docs = [d for d in train_docs if d.id in keep]
     silver = silver_docs(cfg.silver)
     bio = bio_labels(schema.entity_labels)
@@ -174,8 +176,8 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
                             hinter=hinter)
     if cfg.relation_decoder not in ("head", "rules"):
         raise InputError(f"relation_decoder: {cfg.relation_decoder!r}; use head or rules")
-    settings = DecodeSettings(cfg.max_length, cfg.stride if cfg.decode_stride is None else cfg.decode_stride, 16, cfg.relation_threshold,
-                              linker=cfg.relation_decoder)
+    decode_stride = cfg.stride if cfg.decode_stride is None else cfg.decode_stride
+    settings = DecodeSettings(cfg.max_length, decode_stride, 16, cfg.relation_threshold, linker=cfg.relation_decoder)
     if rank == 0:
         log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
                  len(train_docs), len(silver), len(dataset), len(dev_docs))
