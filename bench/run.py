@@ -108,7 +108,8 @@ def bare_forward(tagger: ModelTagger, docs: list[Doc]) -> int:
             ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in chunk])
             mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in chunk])
             hints = torch.zeros_like(ids) if tagger.model.hints is not None else None
-            tagger.model.encode(ids, mask, hints)
+            bigrams = torch.zeros(*ids.shape, 2, dtype=torch.long) if tagger.model.bigrams is not None else None
+            tagger.model.encode(ids, mask, hints, bigrams)
     return len(windows)
 
 

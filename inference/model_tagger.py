@@ -56,9 +56,10 @@ def shifted(doc: Doc, offset: int, prefix: str) -> tuple[list[Entity], list[Rela
 
 
 def onnx_encoder(model):
-    """(ids, mask, hints) → (token logits, hidden states) through ONNX Runtime: the model's encoder
-    is exported once, to a temporary file, when the tagger loads (a few seconds). For a model
-    with rule hints the graph takes the hint ids as a third input (all O when none are given)."""
+    """(ids, mask, hints, bigrams) → (token logits, hidden states) through ONNX Runtime: the model's
+    encoder is exported once, to a temporary file, when the tagger loads (a few seconds). A model
+    with rule hints or bigram vectors takes their ids as further inputs of the graph (all "none"
+    when not given: hints O, bigrams 0)."""
     import os
     import tempfile
 
@@ -70,22 +71,26 @@ def onnx_encoder(model):
         raise InputError("--runtime onnx needs ONNX Runtime: pip install 'minzheng-ie[onnx]' "
                          "(or use --runtime torch)") from exc
 
+    with_hints, with_bigrams = model.hints is not None, model.bigrams is not None
+
     class Encode(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
-        def forward(self, ids, mask, hints=None):
-            return self.inner.encode(ids, mask, hints)
+        def forward(self, ids, mask, *extra):
+            hints = extra[0] if with_hints else None
+            bigrams = extra[-1] if with_bigrams else None
+            return self.inner.encode(ids, mask, hints, bigrams)
 
     fd, path = tempfile.mkstemp(suffix=".onnx")
     os.close(fd)
     try:
         ids = torch.ones(2, 16, dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
-        with_hints = model.hints is not None
-        args = (ids, torch.ones_like(ids)) + ((torch.ones_like(ids),) if with_hints else ())
-        names = ["ids", "mask"] + (["hints"] if with_hints else [])
+        args = ((ids, torch.ones_like(ids)) + ((torch.ones_like(ids),) if with_hints else ())
+                + ((torch.ones(2, 16, 2, dtype=torch.long),) if with_bigrams else ()))
+        names = ["ids", "mask"] + (["hints"] if with_hints else []) + (["bigrams"] if with_bigrams else [])
         # the TorchScript exporter: no extra packages, and the BERT graph exports cleanly
         torch.onnx.export(Encode(model), args, path, input_names=names,
                           output_names=["logits", "hidden"], dynamo=False,
@@ -96,10 +101,12 @@ def onnx_encoder(model):
     finally:
         os.unlink(path)  # the session holds the graph in memory
 
-    def encode(ids, mask, hints=None):
+    def encode(ids, mask, hints=None, bigrams=None):
         feed = {"ids": ids.numpy(), "mask": mask.numpy()}
         if with_hints:
             feed["hints"] = (hints if hints is not None else torch.zeros_like(ids)).numpy()
+        if with_bigrams:
+            feed["bigrams"] = (bigrams if bigrams is not None else torch.zeros(*ids.shape, 2, dtype=torch.long)).numpy()
         logits, hidden = session.run(None, feed)
         return torch.from_numpy(logits), torch.from_numpy(hidden)
 

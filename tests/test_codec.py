@@ -128,6 +128,32 @@ def test_hints_align_like_labels_and_round_trip(fixture_docs, gold_docs):
     assert entity_char_tags(text, overlapping) == ["B-programme", "I-programme", "I-programme", "I-programme", "O", "O"]
 
 
+def test_bigram_ids_are_each_characters_left_and_right_bigram(fixture_docs, gold_docs):
+    """Every first token of a character carries [id of text[c-1:c+1], id of text[c:c+2]]; a space
+    on either side, the text's edges, other tokens and bigrams outside the index give NO_BIGRAM."""
+    from minzheng_ie.training.codec import NO_BIGRAM, char_bigram_ids, encode
+
+    tok = make_tokenizer([d.text for d in fixture_docs + gold_docs])
+    texts = [d.text for d in fixture_docs + gold_docs[:1]]
+    grams = sorted({t[i:i + 2] for t in texts for i in range(len(t) - 1)})
+    index = {g: k + 1 for k, g in enumerate(g for g in grams if not any(c.isspace() for c in g))}
+    for text in texts:
+        right = char_bigram_ids(text, index)
+        for w in encode(text, tok, max_length=24, stride=8, bigram_index=index):
+            for c, pair in zip(w.char_of_token, w.bigrams):
+                if c is None:
+                    assert pair == [NO_BIGRAM, NO_BIGRAM]
+                else:
+                    assert pair == [right[c - 1] if c else NO_BIGRAM, right[c]]
+        for i, g in enumerate(right):
+            pair = text[i:i + 2]
+            assert g == (index[pair] if len(pair) == 2 and not any(ch.isspace() for ch in pair) else NO_BIGRAM)
+    astral = "𠀀村𠀀𠀀镇"
+    assert char_bigram_ids(astral, {"𠀀村": 1, "𠀀𠀀": 2}) == [1, 0, 2, 0, 0]  # code points, not UTF-16 units
+    assert char_bigram_ids("低保 620元", {"低保": 1, "保 ": 2, "62": 3}) == [1, 0, 0, 3, 0, 0, 0]
+    assert encode("低保", tok, max_length=8, stride=2)[0].bigrams is None  # no index, no bigrams
+
+
 def test_viterbi_path_is_the_best_path_by_enumeration():
     """The numpy Viterbi against scoring every path of small random problems (L³·⁶ paths)."""
     import itertools

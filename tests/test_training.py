@@ -395,6 +395,63 @@ def test_rule_hint_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_pat
         assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
 
 
+def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_path):
+    """bigram_vectors: word2vec bigram vectors (mzie vectors, unit: bigram) are a frozen input;
+    the table survives training and saving (in float16) unchanged, the projection is learnt,
+    and torch, ONNX and a reload tag alike."""
+    pytest.importorskip("gensim")
+    from conftest import FIXTURES
+    from minzheng_ie.annotation import markup
+    from minzheng_ie.inference.model_tagger import ModelTagger
+    from minzheng_ie.training.codec import encode
+    from minzheng_ie.training.persist import load_model
+    from minzheng_ie.training.train import TrainConfig, bigram_embedding, train
+    from minzheng_ie.training.vectors import VectorsConfig, read_vectors, train_vectors
+
+    docs = [markup.parse(m, name) for name, m in FIXTURES.items()]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"text": d.text}, ensure_ascii=False) for d in docs * 20) + "\n",
+                      encoding="utf-8")
+    summary = train_vectors(VectorsConfig(inputs=(str(corpus),), output_dir=str(tmp_path / "v"), unit="bigram",
+                                          dim=8, epochs=1, min_count=1, holdout_every=0, workers=1))
+    vec_file = tmp_path / "v" / "bigrams.vec"
+    vectors = read_vectors(vec_file)
+    assert summary["unit"] == "bigram" and len(vectors) == summary["vocabulary"] > 20
+    assert all(len(b) == 2 and not any(c.isspace() for c in b) for b in vectors) and "低保" in vectors
+    write_jsonl(docs, tmp_path / "d.jsonl")
+    train(TrainConfig(data=str(tmp_path / "d.jsonl"), dev=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "m"),
+                      base_model="scratch:tiny", epochs=3, batch_size=4, learning_rate=3e-3, max_length=32, stride=8,
+                      bigram_vectors=str(vec_file)))
+    m1, tok, schema, info, settings = load_model(tmp_path / "m")
+    m2, *_ = load_model(tmp_path / "m")
+    assert info["bigrams"] == {"vocabulary": len(vectors), "dim": 8}
+    k = m1.bigrams.index["低保"]
+    assert torch.allclose(m1.bigrams.table.weight[k], torch.tensor(vectors["低保"]).half().float())  # frozen
+    assert torch.count_nonzero(m1.bigrams.table.weight[0]) == 0 and torch.count_nonzero(m1.bigrams.proj.weight) > 0
+    assert torch.equal(m1.bigrams.proj.weight, m2.bigrams.proj.weight)
+    text = docs[0].text
+    a = predict_doc(m1, tok, Doc("a", text), schema, ID2LABEL, settings)
+    assert a.to_json() == predict_doc(m2, tok, Doc("a", text), schema, ID2LABEL, settings).to_json()
+    w = encode(text, tok, max_length=32, stride=8, bigram_index=m1.bigrams.index)[0]
+    ids, mask, bigrams = torch.tensor([w.input_ids]), torch.tensor([w.attention_mask]), torch.tensor([w.bigrams])
+    with torch.inference_mode():  # the bigrams reach the encoder
+        assert not torch.allclose(m1.encode(ids, mask, None, bigrams)[0], m1.encode(ids, mask)[0])
+    texts = [Doc(d.id, d.text) for d in docs]
+    ref = ModelTagger(tmp_path / "m").tag_batch(texts)
+    if importlib.util.find_spec("onnxruntime"):
+        onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
+        assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+    with pytest.raises(InputError, match="two-character bigrams"):  # character vectors given by mistake
+        train_vectors(VectorsConfig(inputs=(str(corpus),), output_dir=str(tmp_path / "c"), dim=8, epochs=1,
+                                    min_count=1, holdout_every=0, workers=1))
+        bigram_embedding(str(tmp_path / "c" / "chars.vec"), 16)
+    with pytest.raises(InputError, match="unit"):
+        train_vectors(VectorsConfig(inputs=(str(corpus),), output_dir=str(tmp_path / "x"), unit="word"))
+    (tmp_path / "m" / "bigrams.json").unlink()
+    with pytest.raises(InputError, match="bigrams.json is missing"):
+        load_model(tmp_path / "m")
+
+
 def test_train_engine_options_are_checked_before_anything_runs(tmp_path, capsys):
     from minzheng_ie.core.cli import main
 

@@ -25,6 +25,9 @@ IGNORE = -100  # label id the loss ignores (transformers' convention)
 # Rule-hint ids (model.HintEmbedding): 0 is "no hint" (special tokens, hints dropped, no hinter);
 # a hinted tag, O included, is its label id + 1, so "the rules say O here" is a hint too.
 NO_HINT, HINT_OFFSET = 0, 1
+# Bigram ids (model.BigramEmbedding): 0 is "no bigram" (special tokens, a space on either side,
+# the text's edge, or a bigram outside the vocabulary); vocabulary entry k is id k + 1.
+NO_BIGRAM = 0
 OUTSIDE = "O"
 
 
@@ -96,6 +99,7 @@ class Window:
     char_of_token: list[int | None]  # character index if the token is the first of its character
     labels: list[int] | None = None
     hints: list[int] | None = None  # per token: NO_HINT, or HINT_OFFSET + the rule tagger's BIO id
+    bigrams: list[list[int]] | None = None  # per token: [id of the bigram ending at its character, id of the one starting there]
 
     def features(self) -> dict:
         out = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
@@ -103,17 +107,28 @@ class Window:
             out["labels"] = self.labels
         if self.hints is not None:
             out["hints"] = self.hints
+        if self.bigrams is not None:
+            out["bigrams"] = self.bigrams
         return out
+
+
+def char_bigram_ids(text: str, index: dict[str, int]) -> list[int]:
+    """Per character, the id of the bigram it starts (text[i:i+2]); NO_BIGRAM at the end, next to
+    a space and for a bigram `index` lacks. The bigram a character ends is its left neighbour's."""
+    return [index.get(text[i:i + 2], NO_BIGRAM) if i + 1 < len(text) and not text[i].isspace()
+            and not text[i + 1].isspace() else NO_BIGRAM for i in range(len(text))]
 
 
 def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,
            tags: Sequence[str] | None = None, label2id: dict[str, int] | None = None,
-           hint_tags: Sequence[str] | None = None) -> list[Window]:
+           hint_tags: Sequence[str] | None = None, bigram_index: dict[str, int] | None = None) -> list[Window]:
     """Windows of token ids for `text`; with `tags` and `label2id`, labels aligned to the first token of
     every character (other tokens and special tokens get IGNORE); with `hint_tags` and `label2id`,
-    hint ids the same way (HINT_OFFSET + label id), with NO_HINT where labels have IGNORE."""
+    hint ids the same way (HINT_OFFSET + label id), with NO_HINT where labels have IGNORE; with
+    `bigram_index` (bigram → id), each character's left and right bigram ids the same way."""
     if not text:
         return []
+    right = char_bigram_ids(text, bigram_index) if bigram_index is not None else None
     enc = tokenizer(list(text), is_split_into_words=True, truncation=True, max_length=max_length,
                     stride=stride, return_overflowing_tokens=True)
     windows = []
@@ -130,16 +145,22 @@ def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,
         hints = None
         if hint_tags is not None and label2id is not None:
             hints = [HINT_OFFSET + label2id[hint_tags[c]] if c is not None else NO_HINT for c in char_of_token]
+        bigrams = None
+        if right is not None:
+            bigrams = [[right[c - 1] if c > 0 else NO_BIGRAM, right[c]] if c is not None else [NO_BIGRAM, NO_BIGRAM]
+                       for c in char_of_token]
         windows.append(Window(list(enc["input_ids"][w]), list(enc["attention_mask"][w]), char_of_token, labels,
-                              hints))
+                              hints, bigrams))
     return windows
 
 
 def encode_doc(doc: Doc, tokenizer, label2id: dict[str, int], *, max_length: int = 512,
-               stride: int = 128, hint_entities: Sequence[Entity] | None = None) -> list[Window]:
+               stride: int = 128, hint_entities: Sequence[Entity] | None = None,
+               bigram_index: dict[str, int] | None = None) -> list[Window]:
     return encode(doc.text, tokenizer, max_length=max_length, stride=stride,
                   tags=doc_to_char_tags(doc), label2id=label2id,
-                  hint_tags=None if hint_entities is None else entity_char_tags(doc.text, hint_entities))
+                  hint_tags=None if hint_entities is None else entity_char_tags(doc.text, hint_entities),
+                  bigram_index=bigram_index)
 
 
 def entity_char_tags(text: str, entities: Sequence[Entity]) -> list[str]:

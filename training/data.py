@@ -2,7 +2,8 @@
 
 Each window carries token ids, BIO label ids (from the codec), the candidate pairs whose
 four edge characters all have a token in the window, a 0/1 label per pair, and a weight
-(1 for gold, less for silver), and, for models with rule hints, the rule tagger's tag ids.
+(1 for gold, less for silver), and, for models with rule hints, the rule tagger's tag ids;
+for models with bigram vectors, each token's two bigram ids.
 Negatives are sampled: all positives are kept, and at
 most `negative_ratio` × positives (at least `min_negatives`) of the unlinked pairs.
 """
@@ -20,12 +21,13 @@ from .pairs import candidates, gold_links, in_window
 
 def window_features(doc: Doc, tokenizer, label2id: dict[str, int], schema: Schema, *, max_length: int,
                     stride: int, negative_ratio: float, min_negatives: int, rng: random.Random,
-                    weight: float = 1.0, hint_entities: list | None = None) -> list[dict]:
+                    weight: float = 1.0, hint_entities: list | None = None,
+                    bigram_index: dict[str, int] | None = None) -> list[dict]:
     links = gold_links(doc)
     cands = candidates(doc, schema)
     feats = []
     for w in encode_doc(doc, tokenizer, label2id, max_length=max_length, stride=stride,
-                        hint_entities=hint_entities):
+                        hint_entities=hint_entities, bigram_index=bigram_index):
         pos, neg = [], []
         for k, toks in in_window(cands, w.char_of_token):
             c = cands[k]
@@ -43,12 +45,16 @@ def window_features(doc: Doc, tokenizer, label2id: dict[str, int], schema: Schem
         })
         if w.hints is not None:
             feats[-1]["hints"] = w.hints
+        if w.bigrams is not None:
+            feats[-1]["bigrams"] = w.bigrams
     return feats
 
 
 def build_dataset(docs: Iterable[tuple[Doc, float]], tokenizer, label2id, schema, *, max_length: int,
-                  stride: int, negative_ratio: float, min_negatives: int, seed: int, hinter=None):
-    """`hinter`: Doc → hint entities (the rule tagger's), for models with rule hints."""
+                  stride: int, negative_ratio: float, min_negatives: int, seed: int, hinter=None,
+                  bigram_index: dict[str, int] | None = None):
+    """`hinter`: Doc → hint entities (the rule tagger's), for models with rule hints;
+    `bigram_index`: bigram → id, for models with bigram vectors."""
     import datasets
 
     rng = random.Random(seed)
@@ -56,7 +62,8 @@ def build_dataset(docs: Iterable[tuple[Doc, float]], tokenizer, label2id, schema
     for doc, weight in docs:
         rows += window_features(doc, tokenizer, label2id, schema, max_length=max_length, stride=stride,
                                 negative_ratio=negative_ratio, min_negatives=min_negatives, rng=rng,
-                                weight=weight, hint_entities=None if hinter is None else hinter(doc))
+                                weight=weight, hint_entities=None if hinter is None else hinter(doc),
+                                bigram_index=bigram_index)
     return datasets.Dataset.from_list(rows)
 
 
@@ -85,6 +92,8 @@ def collate(pad_id: int):
         }
         if "hints" in batch[0]:
             out["hints"] = torch.tensor([pad(b["hints"], t, 0) for b in batch])
+        if "bigrams" in batch[0]:
+            out["bigrams"] = torch.tensor([pad(b["bigrams"], t, [0, 0]) for b in batch], dtype=torch.long)
         return out
 
     return fn

@@ -18,6 +18,12 @@ computes exactly what its entity head alone (AutoModelForTokenClassification) co
 training drops a window's hints with probability `dropout` so that the encoder also
 learns to tag without them.
 
+With bigram vectors (`BigramEmbedding`), each character also reads the two character bigrams
+it is part of — the one it ends and the one it starts — as word2vec vectors trained on the
+whole corpus (training/vectors.py), kept frozen, projected and added to the token embeddings:
+the classic lift of Chinese NER before BERT, for a small encoder that has seen far less text
+than the vectors have. The projection starts at zero, so training starts from the encoder alone.
+
 Loss = token cross-entropy + relation_weight × binary cross-entropy on candidates, each
 averaged with per-window weights (silver windows count less than gold ones).
 No I/O here: persist.py saves and loads.
@@ -88,29 +94,64 @@ class HintEmbedding(nn.Module):
         return self.emb(hints), self.bias(hints)
 
 
+class BigramEmbedding(nn.Module):
+    """Bigram ids (B,T,2) — per token, the bigram its character ends and the one it starts
+    (codec.char_bigram_ids; id 0 = none) → an input embedding (B,T,H).
+
+    `vocab` is the bigram list (id k+1 ↔ vocab[k]); the table holds their vectors and is not
+    trained: the gold shows a few thousand of the 60k bigrams, and a frozen table keeps the
+    unseen ones where word2vec put them, next to the seen ones they are used like. Cost: one
+    lookup and a (2·dim × H) projection a token, ~1% of a 4-layer encoder's work."""
+
+    def __init__(self, vocab: list[str], dim: int, hidden_size: int, vectors: torch.Tensor | None = None):
+        super().__init__()
+        self.vocab = list(vocab)
+        self.index = {b: i + 1 for i, b in enumerate(self.vocab)}  # bigram → id, for the codec
+        self.table = nn.Embedding(len(self.vocab) + 1, dim, padding_idx=0)
+        with torch.no_grad():
+            self.table.weight.zero_()
+            if vectors is not None:
+                self.table.weight[1:] = vectors
+        self.table.weight.requires_grad_(False)
+        self.proj = nn.Linear(2 * dim, hidden_size)
+        nn.init.zeros_(self.proj.weight)  # the encoder's input is unchanged at first
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, bigrams: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.table(bigrams).flatten(2))
+
+
 class JointModel(nn.Module):
     def __init__(self, token_model: nn.Module, relation_head: RelationHead, relation_weight: float = 1.0,
-                 crf: nn.Module | None = None, hints: HintEmbedding | None = None):
+                 crf: nn.Module | None = None, hints: HintEmbedding | None = None,
+                 bigrams: BigramEmbedding | None = None):
         super().__init__()
         self.token_model = token_model
         self.relation_head = relation_head
         self.relation_weight = relation_weight
         self.crf = crf  # optional CRF over the token logits (training/crf.py); None: per-token cross-entropy
         self.hints = hints  # optional rule-hint embedding; None: the encoder reads tokens only
+        self.bigrams = bigrams  # optional bigram vectors; None: no bigram input
 
-    def encode(self, input_ids, attention_mask, hints=None):
-        if self.hints is None or hints is None:
+    def encode(self, input_ids, attention_mask, hints=None, bigrams=None):
+        """(token logits, last hidden states). Hints and bigrams are added to the token embeddings
+        when the model has them and they are given; without them the model reads tokens only."""
+        extra, bias = [], None
+        if self.hints is not None and hints is not None:
+            emb, bias = self.hints(hints)
+            extra.append(emb)
+        if self.bigrams is not None and bigrams is not None:
+            extra.append(self.bigrams(bigrams))
+        if not extra:
             out = self.token_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         else:
-            emb, bias = self.hints(hints)
-            embeds = self.token_model.get_input_embeddings()(input_ids) + emb
+            embeds = self.token_model.get_input_embeddings()(input_ids) + sum(extra)
             out = self.token_model(inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=True)
-            return out.logits + bias, out.hidden_states[-1]
-        return out.logits, out.hidden_states[-1]
+        return (out.logits if bias is None else out.logits + bias), out.hidden_states[-1]
 
     def forward(self, input_ids, attention_mask, labels=None, pair_tokens=None, pair_types=None,
-                pair_distance=None, pair_labels=None, weight=None, hints=None):
-        logits, hidden = self.encode(input_ids, attention_mask, hints)
+                pair_distance=None, pair_labels=None, weight=None, hints=None, bigrams=None):
+        logits, hidden = self.encode(input_ids, attention_mask, hints, bigrams)
         out = {"logits": logits}
         if pair_tokens is not None and pair_tokens.size(1) > 0:
             out["pair_logits"] = self.relation_head(hidden, pair_tokens, pair_types, pair_distance)

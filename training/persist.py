@@ -5,6 +5,9 @@
     relation_head.safetensors        the relation head's weights
     crf.safetensors                  the CRF's transition scores (only for models trained with crf: true)
     hints.safetensors                the rule-hint embedding (only for models trained with rule_hints: true)
+    bigrams.safetensors, bigrams.json
+                                     the bigram vectors (float16) and projection, and the bigram list
+                                     (only for models trained with bigram_vectors)
     minzheng.json                    format version, label maps, relation-head config, decode
                                      settings, resolved training config, data, metrics, git hash
     schema.yaml                      the label schema the model was trained with
@@ -18,7 +21,7 @@ from pathlib import Path
 from minzheng_ie.core.errors import InputError
 from minzheng_ie.core.schema import Schema, config_path, load_schema
 
-from .model import HintEmbedding, JointModel, RelationHead, RelationHeadConfig
+from .model import BigramEmbedding, HintEmbedding, JointModel, RelationHead, RelationHeadConfig
 from .predict import DecodeSettings
 from .report import write_json
 
@@ -38,10 +41,18 @@ def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file:
         save_file({k: v.contiguous() for k, v in model.crf.state_dict().items()}, str(out / "crf.safetensors"))
     if model.hints is not None:
         save_file({k: v.contiguous() for k, v in model.hints.state_dict().items()}, str(out / "hints.safetensors"))
+    bigrams = None
+    if model.bigrams is not None:
+        # the frozen table in float16 (halves 60k × 64 × 4 bytes = 15 MB); the projection as trained
+        save_file({"table.weight": model.bigrams.table.weight.detach().half().contiguous(),
+                   **{f"proj.{k}": v.contiguous() for k, v in model.bigrams.proj.state_dict().items()}},
+                  str(out / "bigrams.safetensors"))
+        write_json(out / "bigrams.json", model.bigrams.vocab)
+        bigrams = {"vocabulary": len(model.bigrams.vocab), "dim": model.bigrams.table.embedding_dim}
     shutil.copyfile(schema_file or config_path("schema.yaml"), out / "schema.yaml")
     write_json(out / "minzheng.json", {"format": FORMAT, "relation_head": model.relation_head.cfg.to_dict(),
                                        "relation_weight": model.relation_weight, "crf": model.crf is not None,
-                                       "rule_hints": model.hints is not None, **info})
+                                       "rule_hints": model.hints is not None, "bigrams": bigrams, **info})
 
 
 def check_model_dir(path: str | Path) -> Path:
@@ -85,6 +96,17 @@ def load_model(path: str | Path) -> tuple[JointModel, object, Schema, dict, Deco
                              f"is missing; copy the whole model folder")
         hints = HintEmbedding(len(info["bio_labels"]), token_model.config.hidden_size)
         hints.load_state_dict(load_file(str(p / "hints.safetensors")))
-    model = JointModel(token_model, head, info.get("relation_weight", 1.0), crf, hints)
+    bigrams = None
+    if info.get("bigrams"):
+        missing = [f for f in ("bigrams.safetensors", "bigrams.json") if not (p / f).exists()]
+        if missing:
+            raise InputError(f"--model {path}: minzheng.json says the model reads bigram vectors but "
+                             f"{', '.join(missing)} is missing; copy the whole model folder")
+        vocab = json.loads((p / "bigrams.json").read_text(encoding="utf-8"))
+        state = load_file(str(p / "bigrams.safetensors"))
+        bigrams = BigramEmbedding(vocab, info["bigrams"]["dim"], token_model.config.hidden_size)
+        bigrams.table.weight.copy_(state.pop("table.weight").float())
+        bigrams.proj.load_state_dict({k.removeprefix("proj."): v for k, v in state.items()})
+    model = JointModel(token_model, head, info.get("relation_weight", 1.0), crf, hints, bigrams)
     model.eval()
     return model, tokenizer, schema, info, DecodeSettings(**info.get("decode", {}))

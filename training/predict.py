@@ -45,15 +45,17 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
     """`predict_doc` for several documents at once: the windows of all of them are sorted by
     length and batched together, so short documents share batches instead of each padding
     its own. Memory grows with the total text given: callers pass bounded groups.
-    `encoder` replaces `model.encode` ((ids, mask, hints) → (token logits, hidden states)), e.g. an
+    `encoder` replaces `model.encode` ((ids, mask, hints, bigrams) → (token logits, hidden states)), e.g. an
     ONNX Runtime session; the heads and decoding stay the same.
     `hints`: per document, the rule tagger's entities, for a model trained with rule hints
     (training/hints.py); without them such a model reads the tokens alone."""
     model.eval()
     label2id = {lab: i for i, lab in id2label.items()}
     use_hints = hints is not None and model.hints is not None
+    bigram_index = model.bigrams.index if model.bigrams is not None else None
     windows = [encode(d.text, tokenizer, max_length=settings.max_length, stride=settings.stride,
-                      label2id=label2id, hint_tags=entity_char_tags(d.text, hints[i]) if use_hints else None)
+                      label2id=label2id, hint_tags=entity_char_tags(d.text, hints[i]) if use_hints else None,
+                      bigram_index=bigram_index)
                for i, d in enumerate(docs)]
     flat = [(i, k) for i, ws in enumerate(windows) for k in range(len(ws))]
     flat.sort(key=lambda ik: len(windows[ik[0]][ik[1]].input_ids))
@@ -67,7 +69,9 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
         ids = torch.tensor([w.input_ids + [pad] * (t - len(w.input_ids)) for w in ws])
         mask = torch.tensor([w.attention_mask + [0] * (t - len(w.attention_mask)) for w in ws])
         hint_ids = torch.tensor([w.hints + [0] * (t - len(w.hints)) for w in ws]) if use_hints else None
-        out_logits, out_hidden = (encoder or model.encode)(ids, mask, hint_ids)
+        bigram_ids = (torch.tensor([w.bigrams + [[0, 0]] * (t - len(w.bigrams)) for w in ws], dtype=torch.long)
+                      if bigram_index is not None else None)
+        out_logits, out_hidden = (encoder or model.encode)(ids, mask, hint_ids, bigram_ids)
         if settings.decoder == "argmax":  # ids straight away: no per-token Python over the logits
             out_logits = out_logits.argmax(-1)
         for j, ik in enumerate(chunk):

@@ -50,6 +50,7 @@ class TrainConfig:
     rule_hints: bool = False  # the rule tagger's tags as an input (model.HintEmbedding)
     hint_dropout: float = 0.2  # share of training windows shown without hints
     hint_prior: float = 6.0  # initial logit bias towards the hinted tag (training starts from the rules)
+    bigram_vectors: str | None = None  # word2vec bigram vectors (mzie vectors, unit: bigram) as an input
     seed: int = 13
     bf16: bool = False  # bfloat16 autocast for the training steps (dev scoring stays fp32)
     silver: SilverConfig = field(default_factory=SilverConfig)
@@ -83,7 +84,7 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
     from transformers import AutoModelForTokenClassification, BertForTokenClassification
 
     from .encoders import encoder_parts, is_scratch
-    from .model import HintEmbedding, JointModel, RelationHead, RelationHeadConfig
+    from .model import BigramEmbedding, HintEmbedding, JointModel, RelationHead, RelationHeadConfig
 
     tokenizer, config = encoder_parts(cfg.base_model)
     id2label = dict(enumerate(bio))
@@ -108,7 +109,28 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
     hints = None
     if cfg.rule_hints:
         hints = HintEmbedding(len(bio), token_model.config.hidden_size, cfg.hint_dropout, cfg.hint_prior)
-    return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf, hints)
+    bigrams = None
+    if cfg.bigram_vectors:
+        bigrams = bigram_embedding(cfg.bigram_vectors, token_model.config.hidden_size)
+    return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf, hints, bigrams)
+
+
+def bigram_embedding(path: str, hidden_size: int):
+    """model.BigramEmbedding from a word2vec file of bigrams (`mzie vectors`, unit: bigram)."""
+    import numpy as np
+    import torch
+
+    from .model import BigramEmbedding
+    from .vectors import read_vectors
+
+    vectors = read_vectors(path, "bigram_vectors")
+    bad = [k for k in vectors if len(k) != 2]
+    if not vectors or bad:
+        raise InputError(f"bigram_vectors {path}: expected two-character bigrams, found "
+                         f"{bad[0] if bad else 'none'!r}; write the file with mzie vectors and unit: bigram")
+    vocab = list(vectors)
+    table = torch.from_numpy(np.stack([vectors[b] for b in vocab]))
+    return BigramEmbedding(vocab, table.size(1), hidden_size, table)
 
 
 def per_worker_batch(cfg: TrainConfig, workers: int) -> int:
@@ -173,7 +195,7 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
     hinter = rule_hinter(cache=True) if cfg.rule_hints else None
     dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
                             negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed,
-                            hinter=hinter)
+                            hinter=hinter, bigram_index=model.bigrams.index if model.bigrams is not None else None)
     if cfg.relation_decoder not in ("head", "rules"):
         raise InputError(f"relation_decoder: {cfg.relation_decoder!r}; use head or rules")
     decode_stride = cfg.stride if cfg.decode_stride is None else cfg.decode_stride
