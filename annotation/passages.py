@@ -81,6 +81,7 @@ class PassageConfig:
     traditional_share: float = 0.06  # of all passage characters
     seed: int = 13
     exclude_manifest: str | None = None  # an earlier selection: its records are not chosen again
+    exclude_manifests: tuple[str, ...] = ()  # more earlier selections, the same way
     id_prefix: str = ""  # put before each passage number, so a second selection's ids differ from the first's
 
 
@@ -226,7 +227,8 @@ def select(cfg: PassageConfig) -> list[Passage]:
     rng = random.Random(cfg.seed)
     corpus = Path(cfg.corpus_dir)
     chosen: list[Passage] = []
-    earlier = read_manifest(cfg.exclude_manifest) if cfg.exclude_manifest else []
+    earlier = [p for m in ((cfg.exclude_manifest,) if cfg.exclude_manifest else ()) + cfg.exclude_manifests
+               for p in read_manifest(m)]
     for quota in cfg.sources:
         records = read_records(corpus / quota.file)
         stem = quota.file.split(".")[0]

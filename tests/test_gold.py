@@ -35,7 +35,7 @@ def test_split_parts_are_disjoint_cover_the_gold_and_hold_a_fifth_for_test():
     split = json.loads(SPLIT.read_text(encoding="utf-8"))
     parts = [set(split[k]) for k in ("train", "dev", "test")]
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
-    manifest = [json.loads(x) for f in ("passages.jsonl", "passages-topup.jsonl")
+    manifest = [json.loads(x) for f in ("passages.jsonl", "passages-topup.jsonl", "passages-batch3.jsonl")
                 for x in (GOLD / f).read_text(encoding="utf-8").splitlines()]
     assert {p["id"] for p in manifest} | {d.stem for d in SEEDS.glob("*.txt")} == set().union(*parts)
     assert {d.stem for d in SEEDS.glob("*.txt")} <= parts[0]

@@ -68,6 +68,31 @@ def test_selection_is_deterministic_and_texts_rebuild_exactly(tmp_path):
         assert len(text) == p.chars
 
 
+def test_a_later_selection_skips_the_records_of_every_earlier_manifest(tmp_path):
+    write_corpus(tmp_path / "news.jsonl.gz", [DENSE * 8, DENSE * 7, DENSE * 6, DENSE * 5])
+    base = dict(corpus_dir=str(tmp_path), min_chars=100, max_chars=1200, target_chars=150, min_dense_figures=2,
+                traditional_share=0)
+
+    def pick(n, prefix, **kw):
+        cfg = P.PassageConfig(**base, id_prefix=prefix, **kw,
+                              sources=(P.SourceQuota(file="news.jsonl.gz", dense=n, per_record=1),))
+        return [p.to_json() for p in P.select(cfg)]
+
+    def records(manifest):
+        return {s["record"] for p in manifest for s in p["segments"]}
+
+    def write(name, manifest):
+        (tmp_path / name).write_text("".join(json.dumps(p) + "\n" for p in manifest), encoding="utf-8")
+
+    write("first", pick(1, ""))
+    write("second", pick(1, "x", exclude_manifest=str(tmp_path / "first")))
+    first, second = (records(P.read_manifest(tmp_path / n)) for n in ("first", "second"))
+    assert len(first) == len(second) == 1 and not first & second
+    third = pick(4, "y", exclude_manifest=str(tmp_path / "first"), exclude_manifests=(str(tmp_path / "second"),))
+    assert records(third) == {0, 1, 2, 3} - first - second
+    assert all(p["id"].startswith("news-yd") for p in third)
+
+
 def make_passage(tmp_path, opencc=None):
     write_corpus(tmp_path / "news.jsonl.gz", [PLAIN, DENSE + PLAIN])
     text = DENSE + PLAIN
