@@ -112,11 +112,18 @@ class Window:
         return out
 
 
+def char_bigrams(text: str) -> list[str | None]:
+    """Per character, the bigram it starts (text[i:i+2]), or None at the end and next to a space:
+    a bigram is two adjacent characters, neither a space. The bigram vectors are trained on
+    exactly these (vectors.bigram_sentences), so the tagger looks up nothing they could not hold."""
+    return [text[i:i + 2] if i + 1 < len(text) and not text[i].isspace() and not text[i + 1].isspace() else None
+            for i in range(len(text))]
+
+
 def char_bigram_ids(text: str, index: dict[str, int]) -> list[int]:
-    """Per character, the id of the bigram it starts (text[i:i+2]); NO_BIGRAM at the end, next to
-    a space and for a bigram `index` lacks. The bigram a character ends is its left neighbour's."""
-    return [index.get(text[i:i + 2], NO_BIGRAM) if i + 1 < len(text) and not text[i].isspace()
-            and not text[i + 1].isspace() else NO_BIGRAM for i in range(len(text))]
+    """Per character, the id of the bigram it starts (`char_bigrams`); NO_BIGRAM where there is none
+    or `index` lacks it. The bigram a character ends is its left neighbour's."""
+    return [NO_BIGRAM if b is None else index.get(b, NO_BIGRAM) for b in char_bigrams(text)]
 
 
 def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,

@@ -56,14 +56,13 @@ def character_sentences(texts) -> list[list[str]]:
 
 
 def bigram_sentences(texts) -> list[list[str]]:
-    """Per line, its bigrams in order: a bigram is two adjacent characters, neither a space —
-    exactly the bigrams the tagger looks up (codec.char_bigram_ids), so none is trained that
-    the tagger could never see."""
+    """Per line, its bigrams in order, as the tagger reads them (codec.char_bigrams)."""
+    from .codec import char_bigrams
+
     out = []
     for text in texts:
         for line in (text or "").split("\n"):
-            grams = [line[i:i + 2] for i in range(len(line) - 1)
-                     if not line[i].isspace() and not line[i + 1].isspace()]
+            grams = [b for b in char_bigrams(line) if b is not None]
             if grams:
                 out.append(grams)
     return out
