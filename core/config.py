@@ -8,6 +8,7 @@ way: the message names the file, the key, and the keys that are allowed.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -18,6 +19,9 @@ import yaml
 from .errors import InputError
 
 T = TypeVar("T")
+
+
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -128,6 +132,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)  # PyYAML (YAML 1.1) reads 5e-3, written without a dot, as a string
     if tp in (int, str, bool, float):
         if isinstance(value, bool) and tp is not bool or not isinstance(value, tp):
             raise InputError(f"{where}: expected {tp.__name__}, got {value!r}")

@@ -31,6 +31,17 @@ def test_load_with_dotted_overrides(tmp_path):
         cfg.base_model = "x"
 
 
+def test_exponent_floats_without_a_dot_are_floats(tmp_path):
+    # PyYAML reads 5e-3 (no dot) as a string; a float field takes it, from the file or --set
+    cfg = load_config(Train, _write(tmp_path, "base_model: x\noptim: {lr: 5e-3}\n"), ["optim.epochs=2"])
+    assert cfg.optim.lr == 5e-3 and isinstance(cfg.optim.lr, float)
+    assert load_config(Train, _write(tmp_path, "base_model: x\n"), ["optim.lr=-2E+2"]).optim.lr == -200.0
+    with pytest.raises(InputError, match="expected float, got '5e-3x'"):
+        load_config(Train, _write(tmp_path, "base_model: x\n"), ["optim.lr=5e-3x"])
+    with pytest.raises(InputError, match="expected str, got 0.005"):  # a str field is not a number
+        load_config(Train, _write(tmp_path, "base_model: x\n"), ["note=5.0e-3"])
+
+
 def test_unknown_keys_and_bad_types_name_the_file_and_key(tmp_path):
     path = tmp_path / "train.yaml"
     path.write_text("base_model: x\noptim:\n  learning_rate: 1\n", encoding="utf-8")

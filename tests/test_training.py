@@ -1,6 +1,7 @@
 """Training, saving, loading and decoding on tiny models built here (no hub, no downloads)."""
 import importlib.util
 import json
+import random
 
 import pytest
 import torch
@@ -259,6 +260,51 @@ def test_crf_likelihood_matches_brute_force_and_model_round_trips(tmp_path):
     em6 = torch.zeros(1, 6, 3)
     em6[0, [0, 2, 3, 5]] = em[0]
     assert torch.allclose(crf.nll(em6, gappy, gappy != -100), crf.nll(em, tags, mask), atol=1e-5)
+
+
+def test_a_window_that_begins_inside_an_entity_leaves_it_unlabelled():
+    """Windows overlap, so some begin mid-entity; the CRF cannot start a path at I-, so those
+    leading tokens carry no label (the window before labels them) and every window's loss is finite."""
+    from conftest import make_tokenizer
+    from minzheng_ie.training.crf import CRF
+    from minzheng_ie.training.data import window_features
+
+    doc = Doc("w", "全市城乡低保对象12345人，发放资金678万元。")
+    doc.add(2, 6, "programme")
+    doc.add(8, 14, "count")
+    doc.add(19, 23, "amount")
+    tok = make_tokenizer([doc.text])
+    feats = window_features(doc, tok, {lab: i for i, lab in enumerate(BIO)}, SCHEMA, max_length=12, stride=6, negative_ratio=3.0,
+                            min_negatives=4, rng=random.Random(0))
+    crf = CRF(BIO)
+    begins_inside = 0
+    for f in feats:
+        labels = torch.tensor([f["labels"]])
+        first = next(lab for lab in f["labels"] if lab != -100)
+        assert not ID2LABEL[first].startswith("I-")
+        begins_inside += f["labels"][1] == -100
+        assert crf.nll(torch.zeros(1, labels.size(1), len(BIO)), labels, labels != -100).item() < 100
+    assert begins_inside  # the case occurred: 10 characters a window, windows sharing 6 of them
+
+
+def test_parameters_that_start_at_zero_get_their_own_learning_rate():
+    from minzheng_ie.training.train import TrainConfig, build_model, optimizer
+
+    cfg = TrainConfig(data="x", output_dir="y", base_model="scratch:tiny", crf=True, rule_hints=True,
+                      learning_rate=3e-4, zero_init_learning_rate=5e-3)
+    _, model = build_model(cfg, BIO, SCHEMA)
+    opt = optimizer(cfg, model)
+    rate = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    names = dict(model.named_parameters())
+    for n in ("crf.transitions", "crf.start", "hints.emb.weight", "hints.bias.weight"):
+        assert rate[id(names[n])] == (5e-3, 0.0), n
+    assert rate[id(names["relation_head.mlp.1.weight"])] == (3e-4, 0.01)
+    assert rate[id(names["token_model.classifier.bias"])] == (3e-4, 0.0)
+    assert len(rate) == sum(p.requires_grad for p in model.parameters())
+    same = optimizer(TrainConfig(data="x", output_dir="y", learning_rate=3e-4), model)
+    assert {g["lr"] for g in same.param_groups} == {3e-4}
+    with pytest.raises(InputError, match="positive"):
+        optimizer(TrainConfig(data="x", output_dir="y", zero_init_learning_rate=0.0), model)
 
 
 def test_crf_model_trains_saves_and_loads(tmp_path):

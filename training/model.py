@@ -122,6 +122,11 @@ class BigramEmbedding(nn.Module):
 
 
 class JointModel(nn.Module):
+    # parameters that start at zero with nothing pretrained behind them, and must grow to logit
+    # scale (a CRF transition of -3, a hint worth +4 on its tag): the CRF's scores and the hint
+    # embedding and bias. train.optimizer gives them their own learning rate.
+    FROM_ZERO = ("crf.", "hints.")
+
     def __init__(self, token_model: nn.Module, relation_head: RelationHead, relation_weight: float = 1.0,
                  crf: nn.Module | None = None, hints: HintEmbedding | None = None,
                  bigrams: BigramEmbedding | None = None):
