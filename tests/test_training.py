@@ -274,7 +274,8 @@ def test_a_window_that_begins_inside_an_entity_leaves_it_unlabelled():
     doc.add(8, 14, "count")
     doc.add(19, 23, "amount")
     tok = make_tokenizer([doc.text])
-    feats = window_features(doc, tok, {lab: i for i, lab in enumerate(BIO)}, SCHEMA, max_length=12, stride=6, negative_ratio=3.0,
+    label2id = {lab: i for i, lab in enumerate(BIO)}
+    feats = window_features(doc, tok, label2id, SCHEMA, max_length=12, stride=6, negative_ratio=3.0,
                             min_negatives=4, rng=random.Random(0))
     crf = CRF(BIO)
     begins_inside = 0
