@@ -154,7 +154,7 @@ def optimizer(cfg: TrainConfig, model):
             continue
         if name.startswith(model.FROM_ZERO):
             groups["from_zero"].append(p)
-        elif p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name:  # biases and norms: no decay
+        elif p.ndim < 2:  # biases and LayerNorm scales and shifts: no decay (Trainer's default rule)
             groups["no_decay"].append(p)
         else:
             groups["decay"].append(p)
