@@ -64,6 +64,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     cs.add_argument("--markdown", action="store_true", help="a Markdown table instead of JSON lines")
     cs.set_defaults(func=cmd_consistency)
 
+    lr = asub.add_parser("learn-rules", help="measure the programme lexicon and patterns on gold (the train split only) "
+                                             "and write what it teaches: new names, figure-owner-only names, dropped suffixes")
+    lr.add_argument("data", help="gold to learn from: SPLIT.json:train (dev and test parts are refused)")
+    lr.add_argument("-o", "--out", default=None,
+                    help="file to write (default: configs/programmes-learned.yaml, which the rule tagger reads)")
+    lr.add_argument("--min-precision", type=float, default=0.3,
+                    help="keep a cue right at least this often; add a name tagged at least this often (default 0.3)")
+    lr.add_argument("--min-tagged", type=int, default=2, help="a new name must be tagged this many times (default 2)")
+    lr.add_argument("--min-hits", type=int, default=5, help="a cue is judged on at least this many hits (default 5)")
+    lr.set_defaults(func=cmd_learn_rules)
+
     ps = asub.add_parser("passages", help="choose corpus passages for gold annotation; write their manifest, "
                                           "texts and the frozen split")
     ps.add_argument("--config", default=None, help="selection config (default: configs/passages.yaml)")
@@ -203,6 +214,32 @@ def cmd_consistency(args: argparse.Namespace) -> int:
     else:
         for f in found:
             print(json.dumps(f.to_json(), ensure_ascii=False))
+    return 0
+
+
+def cmd_learn_rules(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .convert import load_docs
+    from .rules.learn import LearnSettings, learn_rules
+    from minzheng_ie.core.record import write_text_atomic
+    from minzheng_ie.core.schema import config_path
+
+    part = str(args.data).rpartition(":")[2] if str(args.data).endswith((":dev", ":test", ":all")) else None
+    if part:
+        raise InputError(f"{args.data}: the rules may learn from the train part only (the dev part chooses, the "
+                         f"test part measures); pass {str(args.data).rpartition(':')[0]}:train")
+    if not 0 < args.min_precision < 1:
+        raise InputError(f"--min-precision {args.min_precision}: give a fraction between 0 and 1, e.g. 0.3")
+    settings = LearnSettings(args.min_precision, args.min_tagged, args.min_hits)
+    learnt = learn_rules(load_docs(args.data), settings, source=str(args.data))
+    out = Path(args.out) if args.out else config_path("programmes-learned.yaml")
+    head = ("# Written by `mzie annotate learn-rules " + str(args.data) + "` (annotation/rules/learn.py): what the\n"
+            "# gold's train split teaches the programme rules, with the evidence for each entry. Do not edit:\n"
+            "# correct the gold or configs/programmes.yaml and rerun. Delete this file to use the hand rules alone.\n")
+    write_text_atomic(out, head + yaml.safe_dump(learnt, allow_unicode=True, sort_keys=False, width=100))
+    print(f"{out}: {len(learnt['names'])} names, {len(learnt['figure_owner_only'])} figure-owner-only names, "
+          f"{len(learnt['dropped_suffixes'])} dropped suffixes, from {learnt['documents']} documents")
     return 0
 
 

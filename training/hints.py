@@ -10,16 +10,27 @@ from minzheng_ie.core.record import Doc, Entity
 Hinter = Callable[[Doc], list[Entity]]
 
 
-def rule_hinter(cache: bool = False) -> Hinter:
+def rule_hinter(cache: bool = False, jackknife: list[Doc] | None = None, folds: int = 0,
+                seed: int = 13) -> Hinter:
     """Doc → the rule tagger's entities for its text (the Doc's own entities are ignored).
     With `cache`, results are kept per text — for training, where dev documents are hinted
-    after every epoch; a tagger streams documents it sees once and keeps nothing."""
+    after every epoch; a tagger streams documents it sees once and keeps nothing.
+
+    With `jackknife` (the train documents) and `folds` ≥ 2, each of those documents is hinted
+    by rules whose learnt part (configs/programmes-learned.yaml, annotation/rules/learn.py) was
+    learnt from the other folds only. The committed learnt part was learnt from these very
+    documents, so in training it would find every name they tag — and the model would learn
+    to trust a lexicon that, on a new report, misses the names nobody has seen. Other
+    documents (dev, silver, tagging) get the rules as committed."""
     from minzheng_ie.annotation.rules import RuleTagger
 
     tagger = RuleTagger()
+    by_doc: dict[str, RuleTagger] = {}
+    if jackknife and folds >= 2:
+        by_doc = _fold_taggers(jackknife, folds, seed)
 
     def hint(doc: Doc) -> list[Entity]:
-        return tagger.entities(Doc(doc.id, doc.text)).entities
+        return by_doc.get(doc.id, tagger).entities(Doc(doc.id, doc.text)).entities
 
     if not cache:
         return hint
@@ -33,6 +44,25 @@ def rule_hinter(cache: bool = False) -> Hinter:
         return memo[doc.text]
 
     return cached
+
+
+def _fold_taggers(docs: list[Doc], folds: int, seed: int) -> dict:
+    """doc id → a RuleTagger whose learnt rules come from the other folds (documents dealt to
+    folds in a seeded order)."""
+    import random
+
+    from minzheng_ie.annotation.rules import RuleTagger
+    from minzheng_ie.annotation.rules.learn import learnt_rules, settings_in_use
+
+    ids = sorted(d.id for d in docs)
+    random.Random(seed).shuffle(ids)
+    fold_of = {doc_id: i % folds for i, doc_id in enumerate(ids)}
+    settings = settings_in_use()
+    out = {}
+    for k in range(folds):
+        tagger = RuleTagger(programmes=learnt_rules([d for d in docs if fold_of[d.id] != k], settings))
+        out.update({d.id: tagger for d in docs if fold_of[d.id] == k})
+    return out
 
 
 def within(entities: list[Entity], start: int, end: int) -> list[Entity]:

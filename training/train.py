@@ -54,6 +54,9 @@ class TrainConfig:
     rule_hints: bool = False  # the rule tagger's tags as an input (model.HintEmbedding)
     hint_dropout: float = 0.2  # share of training windows shown without hints
     hint_prior: float = 6.0  # initial logit bias towards the hinted tag (training starts from the rules)
+    # ≥ 2: each train document's hints come from rules whose learnt part was learnt from the other
+    # folds (training/hints.py), as on a new report; 0: the rules as committed, for every document
+    hint_folds: int = 0
     bigram_vectors: str | None = None  # word2vec bigram vectors (mzie vectors, unit: bigram) as an input
     seed: int = 13
     bf16: bool = False  # bfloat16 autocast for the training steps (dev scoring stays fp32)
@@ -224,7 +227,10 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
 
         train_docs = train_docs + [traditional_copy(d) for d in train_docs]
     weighted = [(d, 1.0) for d in train_docs] + [(d, cfg.silver.weight) for d in silver]
-    hinter = rule_hinter(cache=True) if cfg.rule_hints else None
+    if cfg.hint_folds == 1 or cfg.hint_folds < 0:
+        raise InputError(f"hint_folds: {cfg.hint_folds}; give 0 (no jackknife) or a number of folds ≥ 2, e.g. 5")
+    hinter = rule_hinter(cache=True, jackknife=train_docs, folds=cfg.hint_folds, seed=cfg.seed) \
+        if cfg.rule_hints else None
     dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
                             negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed,
                             hinter=hinter, bigram_index=model.bigrams.index if model.bigrams is not None else None)

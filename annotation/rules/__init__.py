@@ -11,12 +11,12 @@ from minzheng_ie.core.schema import Schema, load_schema
 
 from .figures import find_figures
 from .meta import document_fields
-from .programmes import find_programmes
+from .programmes import ProgrammeRules, find_programmes
 from .regions import find_regions
 from .relations import find_relations
 from .script import simplified_shadow
 
-VERSION = "rules-0.1"
+VERSION = "rules-0.2"
 
 
 def resolve(candidates: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
@@ -58,8 +58,9 @@ def merge_region_qualified(text: str, spans: list[tuple[int, int, str, float]]) 
 class RuleTagger:
     model_version = VERSION
 
-    def __init__(self, schema: Schema | None = None) -> None:
+    def __init__(self, schema: Schema | None = None, programmes: ProgrammeRules | None = None) -> None:
         self.schema = schema or load_schema()
+        self.programmes = programmes  # None: configs/programmes.yaml with its learnt part
 
     def entities(self, doc: Doc) -> Doc:
         """A new Doc with the rule entities only (no relations, fields or values): what a model
@@ -67,8 +68,13 @@ class RuleTagger:
         text = doc.text
         shadow = simplified_shadow(text)
         cands = [(f.start, f.end, f.label, f.score) for f in find_figures(text)]
-        cands += [(h.start, h.end, "region", h.score) for h in find_regions(shadow)]
-        cands += [(h.start, h.end, "programme", h.score) for h in find_programmes(shadow)]
+        programmes = find_programmes(shadow, self.programmes)
+        # a lexicon name that holds a region (怀化市农村居家和社区养老服务改革试点, 重庆慈善周) is
+        # one programme span (the spec): the region inside it is not a candidate of its own
+        named = [(h.start, h.end) for h in programmes if h.cue == "lexicon"]
+        cands += [(h.start, h.end, "region", h.score) for h in find_regions(shadow)
+                  if not any(a <= h.start and h.end <= b and b - a > h.end - h.start for a, b in named)]
+        cands += [(h.start, h.end, "programme", h.score) for h in programmes]
         out = Doc(doc.id, text, meta=doc.meta)
         for start, end, label, score in merge_region_qualified(text, resolve(cands)):
             out.add(start, end, label, score=score)

@@ -2,20 +2,29 @@
 
 1. Lexicon names, longest first (城乡低保 before 低保). Trailing generic words
    (资金, 对象, 标准 …) are simply not part of any lexicon name, so 低保资金 → 低保.
+   A name directly followed by an organisation or facility word (医保局, 福彩中心,
+   养老助餐点) is part of that organisation's name, not a programme (the spec).
 2. A quoted name ending in a scheme suffix, or followed by a scheme word (“阳光救助”,
    “渝悦救助通”应用 → 渝悦救助通): the text inside the quotes.
 3. An unquoted name ending in a scheme suffix (…补贴, …救助, …试点 …): it runs back
    to punctuation or a leading verb/determiner (发放, 实施, 全市 …).
 4. Figure owners: a sector word directly followed by a figure, optionally through
    资金/金/经费/支出 (社会救助资金4652.07万元 → 社会救助).
+
+What the gold's train split teaches (configs/programmes-learned.yaml, written by
+`mzie annotate learn-rules`, annotation/rules/learn.py) is applied on top: names the
+annotators tag that the lexicon lacks, lexicon names that are right only as figure owners,
+and suffix patterns that are wrong more often than right.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import replace
 from functools import cache
 
 from minzheng_ie.core.config import read_yaml
+from minzheng_ie.core.errors import InputError
 from minzheng_ie.core.schema import config_path
 from minzheng_ie.core.spec import PROGRAMME_TRAILERS, is_edge_forbidden
 
@@ -32,17 +41,60 @@ class ProgrammeRules:
     quoted_followers: tuple[str, ...]
     not_programme: tuple[str, ...]
     leading: tuple[str, ...]
+    organisation_followers: tuple[str, ...] = ()
+
+
+LEARNED = "programmes-learned.yaml"
 
 
 @cache
 def programme_rules() -> ProgrammeRules:
+    """The rules `RuleTagger` uses: the hand-written ones with the learnt ones applied, when
+    configs/programmes-learned.yaml exists."""
+    path = config_path(LEARNED)
+    return apply_learned(hand_rules(), read_yaml(path), str(path)) if path.exists() else hand_rules()
+
+
+@cache
+def hand_rules() -> ProgrammeRules:
+    """configs/programmes.yaml alone: what learn-rules starts from, so that relearning does not
+    learn from its own earlier output."""
     data = read_yaml(config_path("programmes.yaml"))
     names = frozenset(data.get("names", []))
     return ProgrammeRules(names, max(map(len, names)), tuple(data.get("figure_owners", [])),
                           tuple(data.get("scheme_suffixes", [])), tuple(data.get("unquoted_suffixes", [])),
                           tuple(data.get("quoted_followers", [])),
                           tuple(data.get("not_programme_words", [])),
-                          tuple(sorted(data.get("leading_words", []), key=len, reverse=True)))
+                          tuple(sorted(data.get("leading_words", []), key=len, reverse=True)),
+                          tuple(data.get("organisation_followers", [])))
+
+
+LEARNED_KEYS = {"source", "documents", "min_precision", "min_tagged", "min_hits",
+                "names", "figure_owner_only", "dropped_suffixes"}
+
+
+def apply_learned(rules: ProgrammeRules, data: dict, where: str) -> ProgrammeRules:
+    """`rules` with a learn-rules result applied: its names added to the lexicon, its
+    figure-owner-only names moved from the lexicon to the figure owners, its suffixes dropped."""
+    unknown = sorted(set(data) - LEARNED_KEYS)
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; this file is written by "
+                         "`mzie annotate learn-rules`, rerun it rather than editing the file")
+
+    def entries(key: str, field: str) -> set[str]:
+        items = data.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(x, dict) and isinstance(x.get(field), str)
+                                                   for x in items):
+            raise InputError(f"{where}: {key} must be a list of mappings with a {field!r} string; "
+                             "rerun `mzie annotate learn-rules` to rewrite the file")
+        return {x[field] for x in items}
+
+    owner_only = entries("figure_owner_only", "name")
+    names = (rules.names | entries("names", "name")) - owner_only
+    dropped = entries("dropped_suffixes", "suffix")
+    return replace(rules, names=frozenset(names), max_len=max(map(len, names)),
+                   figure_owners=rules.figure_owners + tuple(sorted(owner_only - set(rules.figure_owners))),
+                   unquoted_suffixes=tuple(x for x in rules.unquoted_suffixes if x not in dropped))
 
 
 @dataclass(frozen=True)
@@ -58,16 +110,20 @@ OWNER_GAP = "(?:资金|資金|经费|經費|支出|金|费|費)?(?:共|累计|�
 NAME_CHARS = re.compile(r"[\u4e00-\u9fff·]")
 
 
-def find_programmes(shadow: str) -> list[ProgrammeHit]:
-    rules = programme_rules()
+def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[ProgrammeHit]:
+    rules = rules or programme_rules()
     hits: list[ProgrammeHit] = []
     n = len(shadow)
-    # 1. lexicon, longest match first
+    # 1. lexicon, longest match first; an organisation's or facility's name is skipped whole.
+    # Only the lengths of names that start with the character at i are tried: with the learnt
+    # names the longest is 28 characters, and trying every length up to it halved the speed.
+    starts = _lengths_by_first_char(rules.names)
     i = 0
     while i < n:
-        for L in range(min(rules.max_len, n - i), 1, -1):
-            if shadow[i:i + L] in rules.names:
-                hits.append(ProgrammeHit(i, i + L, 0.85, "lexicon"))
+        for L in starts.get(shadow[i], ()):
+            if L <= n - i and shadow[i:i + L] in rules.names:
+                if not shadow.startswith(rules.organisation_followers, i + L):
+                    hits.append(ProgrammeHit(i, i + L, 0.85, "lexicon"))
                 i += L
                 break
         else:
@@ -100,6 +156,16 @@ def find_programmes(shadow: str) -> list[ProgrammeHit]:
         for m in re.finditer(re.escape(owner) + OWNER_GAP + ARABIC, shadow):
             hits.append(ProgrammeHit(m.start(), m.start() + len(owner), 0.6, "figure owner"))
     return [h for h in hits if not _bad_edges(shadow[h.start:h.end])]
+
+
+@cache
+def _lengths_by_first_char(names: frozenset[str]) -> dict[str, tuple[int, ...]]:
+    """First character → the lengths (≥ 2, longest first) of the names that start with it."""
+    out: dict[str, set[int]] = {}
+    for name in names:
+        if len(name) >= 2:
+            out.setdefault(name[0], set()).add(len(name))
+    return {ch: tuple(sorted(lengths, reverse=True)) for ch, lengths in out.items()}
 
 
 def _slogan(name: str) -> bool:

@@ -1,0 +1,144 @@
+"""What the programme rules learn from gold.
+
+    mzie annotate learn-rules annotation/data/gold/split.json:train -o configs/programmes-learned.yaml
+
+The hand-written lexicon and patterns (configs/programmes.yaml) are measured against the
+gold, cue by cue, and three things are written down, each with its evidence:
+
+- `names`: programme names the annotators tag that the lexicon lacks. A surface joins when
+  it is tagged at least `min_tagged` times and at `min_precision` or more of its occurrences
+  (occurrences inside a longer gold programme span do not count: longest match finds those).
+- `figure_owner_only`: lexicon names that the rules tag at least `min_hits` times with a
+  precision below `min_precision`. They move to the figure owners, so they are tagged only
+  where a figure follows (乡村振兴资金2.3亿元): the spec's figure-owner rule.
+- `dropped_suffixes`: unquoted scheme suffixes (…行动, …工程) below `min_precision` on at
+  least `min_hits` hits: the name-before-the-suffix pattern is dropped for them.
+
+Why one threshold: removing a set of predictions of precision p raises F1 exactly when
+p < F1 / 2 (F1 = 2TP / (2TP + FP + FN); taking out tp of n predictions moves the numerator by
+-2tp and the denominator by -n). The rules' programme F1 is about 0.5 on dev after learning,
+so a cue right less than ~30% of the time costs F1, and one right more often pays: 0.3.
+
+Only the train split may be learnt from: dev chooses, test measures (annotation/data/gold/README.md).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from minzheng_ie.core.record import Doc
+
+from . import RuleTagger
+from .programmes import ProgrammeRules, _bad_edges, find_programmes, hand_rules
+from .script import simplified_shadow
+
+log = logging.getLogger(__name__)
+
+NAME_OK = re.compile(r"^[\u4e00-\u9fff·]{2,}$")  # CJK names only: no digits, Latin or punctuation
+
+
+@dataclass(frozen=True)
+class LearnSettings:
+    min_precision: float = 0.3
+    min_tagged: int = 2
+    min_hits: int = 5
+
+
+def _gold_programmes(doc: Doc, shadow: str) -> list[tuple[int, int, str]]:
+    return [(e.start, e.end, shadow[e.start:e.end]) for e in doc.entities if e.label == "programme"]
+
+
+def learn_names(docs: list[Doc], rules: ProgrammeRules, settings: LearnSettings) -> list[dict]:
+    """Gold programme surfaces the lexicon lacks, tagged often enough and consistently enough."""
+    tagged: Counter[str] = Counter()
+    shadows = [simplified_shadow(d.text) for d in docs]
+    for doc, shadow in zip(docs, shadows):
+        tagged.update(s for _, _, s in _gold_programmes(doc, shadow))
+    candidates = {s for s, n in tagged.items() if n >= settings.min_tagged and s not in rules.names
+                  and NAME_OK.match(s) and not _bad_edges(s)}
+    occurrences: Counter[str] = Counter()
+    for doc, shadow in zip(docs, shadows):
+        spans = _gold_programmes(doc, shadow)
+        for name in candidates:
+            for m in re.finditer(re.escape(name), shadow):
+                inside_longer = any(a <= m.start() and m.end() <= b and (a, b) != m.span() for a, b, _ in spans)
+                occurrences[name] += not inside_longer
+    out = []
+    for name in sorted(candidates):
+        rate = tagged[name] / max(occurrences[name], tagged[name])
+        if rate >= settings.min_precision:
+            out.append({"name": name, "tagged": tagged[name], "occurrences": occurrences[name]})
+    return out
+
+
+def cue_precision(docs: list[Doc], rules: ProgrammeRules) -> tuple[Counter, Counter, Counter, Counter]:
+    """Per lexicon name and per unquoted suffix: how many of the rule tagger's final programme
+    spans came from it (hits) and how many of those are gold spans (correct)."""
+    tagger = RuleTagger(programmes=rules)
+    name_hits: Counter[str] = Counter()
+    name_ok: Counter[str] = Counter()
+    suffix_hits: Counter[str] = Counter()
+    suffix_ok: Counter[str] = Counter()
+    for doc in docs:
+        shadow = simplified_shadow(doc.text)
+        gold = {(a, b) for a, b, _ in _gold_programmes(doc, shadow)}
+        final = {(e.start, e.end) for e in tagger.entities(Doc(doc.id, doc.text)).entities if e.label == "programme"}
+        for hit in find_programmes(shadow, rules):
+            if (hit.start, hit.end) not in final:
+                continue  # lost to another rule's span
+            right = (hit.start, hit.end) in gold
+            if hit.cue == "lexicon":
+                name = shadow[hit.start:hit.end]
+                name_hits[name] += 1
+                name_ok[name] += right
+            elif hit.cue.startswith("name ending in "):
+                suffix = hit.cue.removeprefix("name ending in ")
+                suffix_hits[suffix] += 1
+                suffix_ok[suffix] += right
+    return name_hits, name_ok, suffix_hits, suffix_ok
+
+
+def learn_rules(docs: list[Doc], settings: LearnSettings = LearnSettings(), source: str = "") -> dict:
+    """The content of configs/programmes-learned.yaml, learnt from `docs` (the train split)."""
+    base = hand_rules()
+    names = learn_names(docs, base, settings)
+    # cues are measured with the new names in place: they change which span wins where they overlap
+    with_names = {x["name"] for x in names}
+    rules = replace(base, names=base.names | with_names, max_len=max(map(len, base.names | with_names)))
+    name_hits, name_ok, suffix_hits, suffix_ok = cue_precision(docs, rules)
+
+    def weak(hits: Counter, ok: Counter, key: str, pool) -> list[dict]:
+        return [{key: k, "hits": hits[k], "correct": ok[k]} for k in sorted(hits)
+                if k in pool and hits[k] >= settings.min_hits and ok[k] / hits[k] < settings.min_precision]
+
+    owner_only = weak(name_hits, name_ok, "name", base.names)  # learnt names are not second-guessed
+    dropped = weak(suffix_hits, suffix_ok, "suffix", base.unquoted_suffixes)
+    log.info("learnt from %d documents: %d names, %d figure-owner-only names, %d dropped suffixes",
+             len(docs), len(names), len(owner_only), len(dropped))
+    return {"source": source, "documents": len(docs), "min_precision": settings.min_precision,
+            "min_tagged": settings.min_tagged, "min_hits": settings.min_hits,
+            "names": names, "figure_owner_only": owner_only, "dropped_suffixes": dropped}
+
+
+def settings_in_use() -> LearnSettings:
+    """The settings configs/programmes-learned.yaml was written with (the defaults without it),
+    so that jackknifed training hints are learnt the way the committed file was."""
+    from minzheng_ie.core.config import read_yaml
+    from minzheng_ie.core.schema import config_path
+
+    from .programmes import LEARNED
+
+    path = config_path(LEARNED)
+    if not path.exists():
+        return LearnSettings()
+    data = read_yaml(path)
+    return LearnSettings(**{k: data[k] for k in ("min_precision", "min_tagged", "min_hits") if k in data})
+
+
+def learnt_rules(docs: list[Doc], settings: LearnSettings = LearnSettings()) -> ProgrammeRules:
+    """The hand rules with what `docs` teach applied (for jackknifed training hints)."""
+    from .programmes import apply_learned
+
+    return apply_learned(hand_rules(), learn_rules(docs, settings), "learnt rules")
