@@ -100,3 +100,21 @@ def test_cli_learns_from_train_and_refuses_dev_and_test(tmp_path, capsys):
     assert [x["name"] for x in learnt["names"]] == ["暖心包"] and learnt["documents"] == 4
     assert main(["-q", "annotate", "learn-rules", "annotation/data/gold/split.json:test", "-o", str(out)]) == 2
     assert "train part only" in capsys.readouterr().err
+
+
+def test_the_committed_learnt_rules_are_what_the_train_split_teaches():
+    # rerun `mzie annotate learn-rules annotation/data/gold/split.json:train` when this fails:
+    # the gold's train part or the hand rules changed since the file was written
+    from minzheng_ie.annotation.convert import load_docs
+    from minzheng_ie.annotation.rules.programmes import LEARNED
+    from minzheng_ie.core.config import read_yaml
+    from minzheng_ie.core.schema import config_path
+
+    from conftest import GOLD_EXPORT
+
+    committed = read_yaml(config_path(LEARNED))
+    source = committed["source"]
+    assert source == "annotation/data/gold/split.json:train"
+    settings = LearnSettings(committed["min_precision"], committed["min_tagged"], committed["min_hits"])
+    train = load_docs(f"{GOLD_EXPORT.parent / 'split.json'}:train")  # wherever pytest runs from
+    assert learn_rules(train, settings, source=source) == committed
