@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ls_server import LabelStudioServer, ensure_label_studio, free_port, stop, wait_http
+from minzheng_ie.annotation.rules import VERSION
 from minzheng_ie.annotation.labelstudio import doc_to_result
 from minzheng_ie.core.record import read_jsonl
 from minzheng_ie.core.schema import load_schema
@@ -147,7 +148,7 @@ def test_ml_backend_gives_live_predictions_through_label_studio(server, tmp_path
         preds = list(client.predictions.list(task=task_id))
         assert len(preds) == 1
         pred = preds[0]
-        assert pred.model_version == "rules-0.1" and pred.score is not None
+        assert pred.model_version == VERSION and pred.score is not None
         spans = [x for x in pred.result if x["type"] == "labels"]
         rels = [x for x in pred.result if x["type"] == "relation"]
         assert spans and rels

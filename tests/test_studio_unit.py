@@ -11,6 +11,7 @@ from label_studio_sdk.core.api_error import ApiError
 
 from ls_fixtures import ann, task
 from minzheng_ie.annotation import markup, studio
+from minzheng_ie.annotation.rules import VERSION
 from minzheng_ie.core.errors import InputError
 from minzheng_ie.annotation.labelstudio import doc_to_result
 from minzheng_ie.core.record import Doc
@@ -249,7 +250,7 @@ def test_health_and_setup(app_client):
     assert h.status_code == 200 and h.json()["status"] == "UP"
     s = app_client.post("/setup", json={"project": "1.17", "schema": checked_labeling_config(load_schema()),
                                         "access_token": TOKEN, "hostname": "http://127.0.0.1:8080"})
-    assert s.status_code == 200 and s.json() == {"model_version": "rules-0.1"}
+    assert s.status_code == 200 and s.json() == {"model_version": VERSION}
 
 
 def test_setup_refuses_a_foreign_labeling_config(app_client):
@@ -264,14 +265,14 @@ def test_predict_answers_one_scored_prediction_per_task(app_client):
     results = r.json()["results"]
     assert len(results) == 3
     first = results[0]
-    assert first["model_version"] == "rules-0.1" and 0 < first["score"] <= 1
+    assert first["model_version"] == VERSION and 0 < first["score"] <= 1
     spans = [x for x in first["result"] if x["type"] == "labels"]
     rels = [x for x in first["result"] if x["type"] == "relation"]
     assert spans and rels and all("score" in x for x in spans)
     assert all(TEXT[x["value"]["start"]:x["value"]["end"]] == x["value"]["text"] for x in spans)
     ids = {x["id"] for x in spans}
     assert all(x["from_id"] in ids and x["to_id"] in ids for x in rels)
-    assert results[2] == {"result": [], "model_version": "rules-0.1"}
+    assert results[2] == {"result": [], "model_version": VERSION}
 
 
 def test_predict_rejects_a_bad_body(app_client):
