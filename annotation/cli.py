@@ -225,8 +225,7 @@ def cmd_learn_rules(args: argparse.Namespace) -> int:
     from minzheng_ie.core.record import write_text_atomic
     from minzheng_ie.core.schema import config_path
 
-    part = str(args.data).rpartition(":")[2] if str(args.data).endswith((":dev", ":test", ":all")) else None
-    if part:
+    if str(args.data).endswith((":dev", ":test", ":all")):
         raise InputError(f"{args.data}: the rules may learn from the train part only (the dev part chooses, the "
                          f"test part measures); pass {str(args.data).rpartition(':')[0]}:train")
     if not 0 < args.min_precision < 1:

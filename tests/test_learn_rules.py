@@ -6,6 +6,7 @@ import yaml
 from minzheng_ie.annotation.rules import RuleTagger
 from minzheng_ie.annotation.rules.learn import LearnSettings, learn_rules, learnt_rules
 from minzheng_ie.annotation.rules.programmes import apply_learned, hand_rules
+from minzheng_ie.annotation.rules.script import traditional_copy
 from minzheng_ie.core.cli import main
 from minzheng_ie.core.errors import InputError
 from minzheng_ie.core.record import Doc, write_jsonl
@@ -80,15 +81,21 @@ def test_a_learnt_file_is_checked():
         apply_learned(hand_rules(), {"names": ["暖心包"]}, "programmes-learned.yaml")
 
 
-def test_jackknifed_hints_do_not_know_a_documents_own_names():
+def test_jackknifed_hints_do_not_know_a_documents_own_names(monkeypatch):
     # 暖心包 is tagged only in doc "a" (twice): rules learnt from all documents know it there,
     # rules learnt from the other fold do not
+    from minzheng_ie.annotation.rules import programmes as programme_module
+
     docs = [doc("a", "发放暖心包，再发暖心包。", "暖心包")] + [doc(f"x{i}", "推进城乡低保。", "城乡低保") for i in range(3)]
-    everything = RuleTagger(programmes=learnt_rules(docs))
-    assert programmes(everything, docs[0].text) == ["暖心包", "暖心包"]
-    hinted = rule_hinter(jackknife=docs, folds=2)(docs[0])
-    assert [docs[0].text[e.start:e.end] for e in hinted if e.label == "programme"] == []
-    assert [docs[1].text[e.start:e.end] for e in rule_hinter(jackknife=docs, folds=2)(docs[1])] == ["城乡低保"]
+    everything = learnt_rules(docs)
+    monkeypatch.setattr(programme_module, "programme_rules", lambda: everything)  # as if committed
+    assert programmes(RuleTagger(), docs[0].text) == ["暖心包", "暖心包"]
+    hinter = rule_hinter(jackknife=docs, folds=2)
+    assert [e for e in hinter(docs[0]) if e.label == "programme"] == []
+    copy = traditional_copy(docs[0])  # 發放暖心包: hinted with its original's fold, not the full rules
+    assert programmes(RuleTagger(), copy.text) == ["暖心包", "暖心包"]
+    assert [e for e in hinter(copy) if e.label == "programme"] == []
+    assert [docs[1].text[e.start:e.end] for e in hinter(docs[1])] == ["城乡低保"]
 
 
 def test_cli_learns_from_train_and_refuses_dev_and_test(tmp_path, capsys):

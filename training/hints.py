@@ -24,13 +24,18 @@ def rule_hinter(cache: bool = False, jackknife: list[Doc] | None = None, folds: 
     documents (dev, silver, tagging) get the rules as committed."""
     from minzheng_ie.annotation.rules import RuleTagger
 
+    from minzheng_ie.annotation.rules.learn import settings_in_use
+    from minzheng_ie.annotation.rules.script import TRADITIONAL_SUFFIX
+
     tagger = RuleTagger()
     by_doc: dict[str, RuleTagger] = {}
-    if jackknife and folds >= 2:
-        by_doc = _fold_taggers(jackknife, folds, seed)
+    settings = settings_in_use()
+    if jackknife and folds >= 2 and settings is not None:  # no learnt part: nothing to hold out
+        by_doc = _fold_taggers(jackknife, folds, seed, settings)
 
     def hint(doc: Doc) -> list[Entity]:
-        return by_doc.get(doc.id, tagger).entities(Doc(doc.id, doc.text)).entities
+        fold_tagger = by_doc.get(doc.id.removesuffix(TRADITIONAL_SUFFIX), tagger)  # a copy: its original's
+        return fold_tagger.entities(Doc(doc.id, doc.text)).entities
 
     if not cache:
         return hint
@@ -46,18 +51,17 @@ def rule_hinter(cache: bool = False, jackknife: list[Doc] | None = None, folds: 
     return cached
 
 
-def _fold_taggers(docs: list[Doc], folds: int, seed: int) -> dict:
+def _fold_taggers(docs: list[Doc], folds: int, seed: int, settings) -> dict:
     """doc id → a RuleTagger whose learnt rules come from the other folds (documents dealt to
-    folds in a seeded order)."""
+    folds in a seeded order), learnt with `settings` (LearnSettings)."""
     import random
 
     from minzheng_ie.annotation.rules import RuleTagger
-    from minzheng_ie.annotation.rules.learn import learnt_rules, settings_in_use
+    from minzheng_ie.annotation.rules.learn import learnt_rules
 
     ids = sorted(d.id for d in docs)
     random.Random(seed).shuffle(ids)
     fold_of = {doc_id: i % folds for i, doc_id in enumerate(ids)}
-    settings = settings_in_use()
     out = {}
     for k in range(folds):
         tagger = RuleTagger(programmes=learnt_rules([d for d in docs if fold_of[d.id] != k], settings))

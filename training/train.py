@@ -222,15 +222,16 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
     tokenizer, model = build_model(cfg, bio, schema)
     label2id = {lab: i for i, lab in enumerate(bio)}
     id2label = dict(enumerate(bio))
+    if cfg.hint_folds == 1 or cfg.hint_folds < 0:
+        raise InputError(f"hint_folds: {cfg.hint_folds}; give 0 (no jackknife) or a number of folds ≥ 2, e.g. 5")
+    # folds are dealt before the traditional copies exist: a copy is hinted with its original's fold
+    hinter = rule_hinter(cache=True, jackknife=train_docs, folds=cfg.hint_folds, seed=cfg.seed) \
+        if cfg.rule_hints else None
     if cfg.traditional_copies:
         from minzheng_ie.annotation.rules.script import traditional_copy
 
         train_docs = train_docs + [traditional_copy(d) for d in train_docs]
     weighted = [(d, 1.0) for d in train_docs] + [(d, cfg.silver.weight) for d in silver]
-    if cfg.hint_folds == 1 or cfg.hint_folds < 0:
-        raise InputError(f"hint_folds: {cfg.hint_folds}; give 0 (no jackknife) or a number of folds ≥ 2, e.g. 5")
-    hinter = rule_hinter(cache=True, jackknife=train_docs, folds=cfg.hint_folds, seed=cfg.seed) \
-        if cfg.rule_hints else None
     dataset = build_dataset(weighted, tokenizer, label2id, schema, max_length=cfg.max_length, stride=cfg.stride,
                             negative_ratio=cfg.negative_ratio, min_negatives=cfg.min_negatives, seed=cfg.seed,
                             hinter=hinter, bigram_index=model.bigrams.index if model.bigrams is not None else None)

@@ -16,8 +16,10 @@ gold, cue by cue, and three things are written down, each with its evidence:
 
 Why one threshold: removing a set of predictions of precision p raises F1 exactly when
 p < F1 / 2 (F1 = 2TP / (2TP + FP + FN); taking out tp of n predictions moves the numerator by
--2tp and the denominator by -n). The rules' programme F1 is about 0.5 on dev after learning,
-so a cue right less than ~30% of the time costs F1, and one right more often pays: 0.3.
+-2tp and the denominator by -n, so F1 rises iff tp/n < TP/(2TP + FP + FN)). The rules'
+programme F1 is about 0.5 on dev, a break-even of ~0.25; the default 0.3 sits a little above
+it, so a name has to be tagged clearly more often than that to join and a cue has to be right
+clearly more often than that to stay.
 
 Only the train split may be learnt from: dev chooses, test measures (annotation/data/gold/README.md).
 """
@@ -106,7 +108,7 @@ def learn_rules(docs: list[Doc], settings: LearnSettings = LearnSettings(), sour
     names = learn_names(docs, base, settings)
     # cues are measured with the new names in place: they change which span wins where they overlap
     with_names = {x["name"] for x in names}
-    rules = replace(base, names=base.names | with_names, max_len=max(map(len, base.names | with_names)))
+    rules = replace(base, names=base.names | with_names)
     name_hits, name_ok, suffix_hits, suffix_ok = cue_precision(docs, rules)
 
     def weak(hits: Counter, ok: Counter, key: str, pool) -> list[dict]:
@@ -122,8 +124,8 @@ def learn_rules(docs: list[Doc], settings: LearnSettings = LearnSettings(), sour
             "names": names, "figure_owner_only": owner_only, "dropped_suffixes": dropped}
 
 
-def settings_in_use() -> LearnSettings:
-    """The settings configs/programmes-learned.yaml was written with (the defaults without it),
+def settings_in_use() -> LearnSettings | None:
+    """The settings configs/programmes-learned.yaml was written with (None without the file),
     so that jackknifed training hints are learnt the way the committed file was."""
     from minzheng_ie.core.config import read_yaml
     from minzheng_ie.core.schema import config_path
@@ -132,7 +134,7 @@ def settings_in_use() -> LearnSettings:
 
     path = config_path(LEARNED)
     if not path.exists():
-        return LearnSettings()
+        return None
     data = read_yaml(path)
     return LearnSettings(**{k: data[k] for k in ("min_precision", "min_tagged", "min_hits") if k in data})
 

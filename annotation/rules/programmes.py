@@ -19,8 +19,7 @@ and suffix patterns that are wrong more often than right.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 
 from minzheng_ie.core.config import read_yaml
@@ -34,7 +33,6 @@ from .figures import ARABIC, CN_START
 @dataclass(frozen=True)
 class ProgrammeRules:
     names: frozenset[str]
-    max_len: int
     figure_owners: tuple[str, ...]
     suffixes: tuple[str, ...]
     unquoted_suffixes: tuple[str, ...]
@@ -61,7 +59,7 @@ def hand_rules() -> ProgrammeRules:
     learn from its own earlier output."""
     data = read_yaml(config_path("programmes.yaml"))
     names = frozenset(data.get("names", []))
-    return ProgrammeRules(names, max(map(len, names)), tuple(data.get("figure_owners", [])),
+    return ProgrammeRules(names, tuple(data.get("figure_owners", [])),
                           tuple(data.get("scheme_suffixes", [])), tuple(data.get("unquoted_suffixes", [])),
                           tuple(data.get("quoted_followers", [])),
                           tuple(data.get("not_programme_words", [])),
@@ -92,7 +90,7 @@ def apply_learned(rules: ProgrammeRules, data: dict, where: str) -> ProgrammeRul
     owner_only = entries("figure_owner_only", "name")
     names = (rules.names | entries("names", "name")) - owner_only
     dropped = entries("dropped_suffixes", "suffix")
-    return replace(rules, names=frozenset(names), max_len=max(map(len, names)),
+    return replace(rules, names=frozenset(names),
                    figure_owners=rules.figure_owners + tuple(sorted(owner_only - set(rules.figure_owners))),
                    unquoted_suffixes=tuple(x for x in rules.unquoted_suffixes if x not in dropped))
 

@@ -48,7 +48,10 @@ def traditional_text(text: str) -> str:
     return "".join(c if len(c) == 1 else ch for c, ch in zip(chars, text))
 
 
-def traditional_copy(doc, suffix: str = "#traditional"):
+TRADITIONAL_SUFFIX = "#traditional"  # a traditional copy's id: its original's id with this suffix
+
+
+def traditional_copy(doc, suffix: str = TRADITIONAL_SUFFIX):
     """A copy of a record in traditional script: same offsets, labels and relations."""
     from dataclasses import replace
 
