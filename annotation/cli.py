@@ -222,6 +222,7 @@ def cmd_learn_rules(args: argparse.Namespace) -> int:
 
     from .convert import load_docs
     from .rules.learn import LearnSettings, learn_rules
+    from .rules.programmes import LEARNED
     from minzheng_ie.core.record import write_text_atomic
     from minzheng_ie.core.schema import config_path
 
@@ -232,7 +233,7 @@ def cmd_learn_rules(args: argparse.Namespace) -> int:
         raise InputError(f"--min-precision {args.min_precision}: give a fraction between 0 and 1, e.g. 0.3")
     settings = LearnSettings(args.min_precision, args.min_tagged, args.min_hits)
     learnt = learn_rules(load_docs(args.data), settings, source=str(args.data))
-    out = Path(args.out) if args.out else config_path("programmes-learned.yaml")
+    out = Path(args.out) if args.out else config_path(LEARNED)
     head = ("# Written by `mzie annotate learn-rules " + str(args.data) + "` (annotation/rules/learn.py): what the\n"
             "# gold's train split teaches the programme rules, with the evidence for each entry. Do not edit:\n"
             "# correct the gold or configs/programmes.yaml and rerun. Delete this file to use the hand rules alone.\n")

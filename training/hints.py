@@ -23,15 +23,16 @@ def rule_hinter(cache: bool = False, jackknife: list[Doc] | None = None, folds: 
     to trust a lexicon that, on a new report, misses the names nobody has seen. Other
     documents (dev, silver, tagging) get the rules as committed."""
     from minzheng_ie.annotation.rules import RuleTagger
-
-    from minzheng_ie.annotation.rules.learn import settings_in_use
     from minzheng_ie.annotation.rules.script import TRADITIONAL_SUFFIX
 
     tagger = RuleTagger()
     by_doc: dict[str, RuleTagger] = {}
-    settings = settings_in_use()
-    if jackknife and folds >= 2 and settings is not None:  # no learnt part: nothing to hold out
-        by_doc = _fold_taggers(jackknife, folds, seed, settings)
+    if jackknife and folds >= 2:  # only training asks: a tagger's start-up reads no learnt settings
+        from minzheng_ie.annotation.rules.learn import settings_in_use
+
+        settings = settings_in_use()
+        if settings is not None:  # no learnt part: nothing to hold out
+            by_doc = _fold_taggers(jackknife, folds, seed, settings)
 
     def hint(doc: Doc) -> list[Entity]:
         fold_tagger = by_doc.get(doc.id.removesuffix(TRADITIONAL_SUFFIX), tagger)  # a copy: its original's

@@ -70,10 +70,17 @@ class RuleTagger:
         cands = [(f.start, f.end, f.label, f.score) for f in find_figures(text)]
         programmes = find_programmes(shadow, self.programmes)
         # a lexicon name that holds a region (怀化市农村居家和社区养老服务改革试点, 重庆慈善周) is
-        # one programme span (the spec): the region inside it is not a candidate of its own
-        named = [(h.start, h.end) for h in programmes if h.cue == "lexicon"]
+        # one programme span (the spec): the region inside it is not a candidate of its own.
+        # Lexicon hits never overlap (the scan moves past each), so each position has at most one
+        # name over it: a map from position to that name keeps the check linear in the text.
+        name_at = {k: (h.start, h.end) for h in programmes if h.cue == "lexicon" for k in range(h.start, h.end)}
+
+        def inside_a_longer_name(start: int, end: int) -> bool:
+            name = name_at.get(start)
+            return name is not None and end <= name[1] and name[1] - name[0] > end - start
+
         cands += [(h.start, h.end, "region", h.score) for h in find_regions(shadow)
-                  if not any(a <= h.start and h.end <= b and b - a > h.end - h.start for a, b in named)]
+                  if not inside_a_longer_name(h.start, h.end)]
         cands += [(h.start, h.end, "programme", h.score) for h in programmes]
         out = Doc(doc.id, text, meta=doc.meta)
         for start, end, label, score in merge_region_qualified(text, resolve(cands)):

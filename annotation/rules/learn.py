@@ -30,10 +30,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from minzheng_ie.core.config import read_yaml
 from minzheng_ie.core.record import Doc
+from minzheng_ie.core.schema import config_path
 
 from . import RuleTagger
-from .programmes import ProgrammeRules, _bad_edges, find_programmes, hand_rules
+from .programmes import LEARNED, ProgrammeRules, _bad_edges, apply_learned, find_programmes, hand_rules
 from .script import simplified_shadow
 
 log = logging.getLogger(__name__)
@@ -127,11 +129,6 @@ def learn_rules(docs: list[Doc], settings: LearnSettings = LearnSettings(), sour
 def settings_in_use() -> LearnSettings | None:
     """The settings configs/programmes-learned.yaml was written with (None without the file),
     so that jackknifed training hints are learnt the way the committed file was."""
-    from minzheng_ie.core.config import read_yaml
-    from minzheng_ie.core.schema import config_path
-
-    from .programmes import LEARNED
-
     path = config_path(LEARNED)
     if not path.exists():
         return None
@@ -141,6 +138,4 @@ def settings_in_use() -> LearnSettings | None:
 
 def learnt_rules(docs: list[Doc], settings: LearnSettings = LearnSettings()) -> ProgrammeRules:
     """The hand rules with what `docs` teach applied (for jackknifed training hints)."""
-    from .programmes import apply_learned
-
     return apply_learned(hand_rules(), learn_rules(docs, settings), "learnt rules")
