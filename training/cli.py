@@ -11,6 +11,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     p.set_defaults(func=cmd_pretrain)
 
+    k = sub.add_parser("pretrain-pack", help="pack the pretraining corpus into one .npz for `mzie pretrain-packed`")
+    k.add_argument("--config", required=True, help="packed-pretraining YAML, e.g. configs/pretrain-gpu.yaml")
+    k.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    k.set_defaults(func=cmd_pretrain_pack)
+
+    g = sub.add_parser("pretrain-packed", help="masked-language-model pretraining from a pack, the loop on the GPU")
+    g.add_argument("--config", required=True, help="packed-pretraining YAML, e.g. configs/pretrain-gpu.yaml")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    g.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint")
+    g.set_defaults(func=cmd_pretrain_packed)
+
     v = sub.add_parser("vectors", help="word2vec character vectors from unlabeled text (to start an encoder's embeddings)")
     v.add_argument("--config", required=True, help="vectors YAML, e.g. configs/vectors.yaml")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
@@ -45,6 +56,30 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     cfg = load_config(PretrainConfig, args.config, args.set)
     summary = pretrain(cfg, callbacks=[] if not args.quiet else None, resume=args.resume)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_pretrain_pack(args: argparse.Namespace) -> int:
+    import json
+
+    from minzheng_ie.core.config import load_config
+
+    from .packed import PackedPretrainConfig, pack_corpus
+
+    summary = pack_corpus(load_config(PackedPretrainConfig, args.config, args.set))
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_pretrain_packed(args: argparse.Namespace) -> int:
+    import json
+
+    from minzheng_ie.core.config import load_config
+
+    from .packed import PackedPretrainConfig, pretrain_packed
+
+    summary = pretrain_packed(load_config(PackedPretrainConfig, args.config, args.set), resume=args.resume)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, ensure_ascii=False, indent=2))
     return 0
 

@@ -200,6 +200,30 @@ def chunk_and_tokenize(texts, tokenizer, cfg: PretrainConfig):
     return chunks.map(tokenize, batched=True, remove_columns=["chunk"], desc="tokenizing")
 
 
+def mask_whole_words(ids, special, starts, probability: float, mask_id: int, vocab_size: int, generator=None):
+    """(masked input_ids, labels) for a [batch, n] batch: each word is chosen with `probability`
+    and all its tokens are masked together, 80% [MASK], 10% a random token, 10% unchanged.
+
+    `starts` is 1 where a token begins a word (all ones: BERT's token masking); `special`
+    marks tokens never to mask ([CLS], [SEP], padding). Runs on whatever device `ids` is
+    on, with `generator` on that device, so the packed loop masks on the GPU.
+    """
+    import torch
+
+    n = ids.shape[1]
+    kw = dict(generator=generator, device=ids.device)
+    word_index = starts.cumsum(1)  # tokens of one word share an index
+    chosen_word = torch.rand(ids.shape[0], n + 1, **kw) < probability
+    masked = torch.gather(chosen_word, 1, word_index.clamp(max=n)) & ~special
+    labels = torch.where(masked, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape, **kw)
+    ids = ids.clone()
+    ids[masked & (roll < 0.8)] = mask_id
+    randomise = masked & (roll >= 0.8) & (roll < 0.9)
+    ids[randomise] = torch.randint(vocab_size, ids.shape, **kw)[randomise]
+    return ids, labels
+
+
 class WordMaskCollator:
     """Pads a batch and masks whole words: each word is chosen with probability p, and every
     token of a chosen word is masked (80% [MASK], 10% random character, 10% unchanged).
@@ -227,16 +251,7 @@ class WordMaskCollator:
         special = padded("special_tokens_mask", 1).bool()
         starts = padded("word_starts", 1) if self.whole_words else torch.ones_like(ids)
         attention = (torch.arange(n)[None, :] < torch.tensor([len(f["input_ids"]) for f in features])[:, None])
-        word_index = starts.cumsum(1)  # tokens of one word share an index
-        g = self.generator
-        chosen_word = torch.rand(ids.shape[0], n + 1, generator=g) < self.p
-        masked = torch.gather(chosen_word, 1, word_index.clamp(max=n)) & ~special
-        labels = torch.where(masked, ids, torch.full_like(ids, -100))
-        roll = torch.rand(ids.shape, generator=g)
-        ids = ids.clone()
-        ids[masked & (roll < 0.8)] = self.tok.mask_token_id
-        randomise = masked & (roll >= 0.8) & (roll < 0.9)
-        ids[randomise] = torch.randint(len(self.tok), ids.shape, generator=g)[randomise]
+        ids, labels = mask_whole_words(ids, special, starts, self.p, self.tok.mask_token_id, len(self.tok), self.generator)
         return {"input_ids": ids, "attention_mask": attention.long(), "labels": labels}
 
 
