@@ -66,6 +66,16 @@ def test_region_inside_organisation_names(tagger):
     assert not any(t.startswith("安江") for t, _ in spans(doc))
 
 
+def test_place_opening_an_organisation_name_further_on_is_not_a_region(tagger):
+    doc = tagger(Doc("t", "梅宏曾任上海交通大学副校长，现在上海工作。枣庄电视台、枣庄市电视台、重慶工商大學报道。"))
+    regions = [t for t, lab in spans(doc) if lab == "region"]
+    assert regions == ["上海", "枣庄市"]  # 在上海工作 is a place; 上海交通大学 and 枣庄电视台 are names
+    assert [e.start for e in doc.entities if e.label == "region"][0] == doc.text.index("上海工作")
+    # punctuation ends the run: a list of places followed by an organisation word elsewhere is untouched
+    listed = tagger(Doc("t", "学习上海、浙江，建设养老服务大学"))
+    assert [t for t, lab in spans(listed) if lab == "region"] == ["上海", "浙江"]
+
+
 def test_short_forms_need_their_province_in_the_document(tagger):
     with_context = tagger(Doc("t", "重庆市大足、南岸、渝北、北碚、万州5个区通过验收。"))
     assert [t for t, lab in spans(with_context) if lab == "region"] == ["重庆市", "大足", "南岸", "渝北", "北碚", "万州"]
