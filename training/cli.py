@@ -4,32 +4,35 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="masked-language-model pretraining on unlabeled text (.txt/.jsonl[.gz])")
-    p.add_argument("--config", required=True, help="pretraining YAML, e.g. configs/pretrain.yaml")
+def _with_config(sub: argparse._SubParsersAction, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand that reads a YAML config with dotted overrides."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--config", required=True, help=f"YAML config, e.g. {example}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    return p
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = _with_config(sub, "pretrain", "masked-language-model pretraining on unlabeled text (.txt/.jsonl[.gz])",
+                     "configs/pretrain.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     p.set_defaults(func=cmd_pretrain)
 
-    k = sub.add_parser("pretrain-pack", help="pack the pretraining corpus into one .npz for `mzie pretrain-packed`")
-    k.add_argument("--config", required=True, help="packed-pretraining YAML, e.g. configs/pretrain-gpu.yaml")
-    k.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    k = _with_config(sub, "pretrain-pack", "pack the pretraining corpus into one .npz for `mzie pretrain-packed`",
+                     "configs/pretrain-gpu.yaml")
     k.set_defaults(func=cmd_pretrain_pack)
 
-    g = sub.add_parser("pretrain-packed", help="masked-language-model pretraining from a pack, the loop on the GPU")
-    g.add_argument("--config", required=True, help="packed-pretraining YAML, e.g. configs/pretrain-gpu.yaml")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    g = _with_config(sub, "pretrain-packed", "masked-language-model pretraining from a pack, the loop on the GPU",
+                     "configs/pretrain-gpu.yaml")
     g.add_argument("--resume", action="store_true", help="continue from output_dir/checkpoint")
     g.set_defaults(func=cmd_pretrain_packed)
 
-    v = sub.add_parser("vectors", help="word2vec character vectors from unlabeled text (to start an encoder's embeddings)")
-    v.add_argument("--config", required=True, help="vectors YAML, e.g. configs/vectors.yaml")
-    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    v = _with_config(sub, "vectors", "word2vec character vectors from unlabeled text (to start an encoder's embeddings)",
+                     "configs/vectors.yaml")
     v.set_defaults(func=cmd_vectors)
 
-    t = sub.add_parser("train", help="train the entity tagger + relation head from a Label Studio export or JSONL")
-    t.add_argument("--config", required=True, help="training YAML, e.g. configs/train.yaml")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    t = _with_config(sub, "train", "train the entity tagger + relation head from a Label Studio export or JSONL",
+                     "configs/train.yaml")
     t.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (this process, default) or ray (the same recipe data-parallel on Ray Train "
                         "workers, one CPU each; the same model folder; needs the ray extra)")
@@ -40,9 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "HOST:6379; Ray Client, ray://, is refused) instead of starting Ray on this machine")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("silver", help="rule-labelled silver records from unlabeled text, for an intermediate training stage")
-    s.add_argument("--config", required=True, help="silver YAML, e.g. configs/silver.yaml")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted)")
+    s = _with_config(sub, "silver", "rule-labelled silver records from unlabeled text, for an intermediate training stage",
+                     "configs/silver.yaml")
     s.add_argument("-o", "--out", required=True, help="records JSONL to write")
     s.set_defaults(func=cmd_silver)
 

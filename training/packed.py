@@ -106,8 +106,12 @@ def _pretrain_config(cfg: PackedPretrainConfig, inputs, chunk_chars: int):
 
 def _stream(texts, sources: list[str], tokenizer):
     """(ids uint16, word-start bool, document offsets, document source index) for `texts`."""
-    import jieba
     import numpy as np
+
+    try:
+        import jieba
+    except ImportError as exc:
+        raise InputError("pretrain-pack marks word starts with jieba: pip install -e '.[pretrain]'") from exc
 
     jieba.setLogLevel(logging.WARNING)
     names = [s.split("#", 1)[0] for s in texts["source"]]
@@ -144,6 +148,8 @@ def pack_corpus(cfg: PackedPretrainConfig) -> dict:
     files = input_files(cfg.inputs)
     if len({f.name for f in files}) != len(files):
         raise InputError("pretrain-pack: two inputs share a file name; sources are chosen by name, rename one")
+    if len(files) > 255:  # a document's source is stored in one byte
+        raise InputError(f"pretrain-pack: {len(files)} input files, at most 255; concatenate some into one JSONL")
     tokenizer = character_tokenizer()
     pcfg = _pretrain_config(cfg, cfg.inputs, cfg.eval_chunk_chars)
     texts, _, counts = select_documents(load_texts(files, cfg.max_documents, with_source=True), pcfg)
@@ -320,7 +326,7 @@ def pretrain_packed(cfg: PackedPretrainConfig, resume: bool = False) -> dict:
     import numpy as np
     import torch
 
-    from .pretrain import build_mlm_model, masked_positions_loss
+    from .pretrain import build_mlm_model, evaluate_held_out, masked_positions_loss
     from .report import git_hash, plot_curves, write_json
 
     if cfg.masking not in ("token", "whole_word"):
@@ -362,17 +368,7 @@ def pretrain_packed(cfg: PackedPretrainConfig, resume: bool = False) -> dict:
     def evaluate(step: int) -> None:
         if not evals:
             return
-        model.eval()
-        correct = total = 0
-        loss_sum = 0.0
-        with torch.no_grad():  # fp32, as `mzie pretrain` scores it
-            for b in evals:
-                loss, logits, gold = masked_positions_loss(model, **b)
-                correct += int((logits.argmax(-1) == gold).sum())
-                total += int(gold.numel())
-                loss_sum += float(loss) * int(gold.numel())
-        model.train()
-        point = {"step": step, "accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "masked": total}
+        point = {"step": step, **evaluate_held_out(model, evals)}  # fp32, as `mzie pretrain` scores it
         curve["held_out"].append(point)
         log.info("step %d: held-out masked-character accuracy %.4f, loss %.3f", step, point["accuracy"], point["loss"])
 
