@@ -171,7 +171,7 @@ def pack_corpus(cfg: PackedPretrainConfig) -> dict:
             "tokens": int(len(ids)), "documents": int(len(doc_source)), **counts,
             "tokens_by_source": {s: int(sum(offsets[i + 1] - offsets[i] for i in np.flatnonzero(doc_source == k)))
                                  for k, s in enumerate(sources)},
-            "held_out_documents": len(held_texts), "held_out_chunks": len(held),
+            "eval_held_out_documents": len(held_texts), "eval_held_out_chunks": len(held),
             "eval_inputs": [str(f) for f in eval_files], "eval_chunk_chars": cfg.eval_chunk_chars}
     out = Path(cfg.pack)
     out.parent.mkdir(parents=True, exist_ok=True)
