@@ -115,7 +115,9 @@ def find_regions(shadow: str) -> list[RegionHit]:
         found = None
         for L in range(min(max_len, n - i), 1, -1):
             s = shadow[i:i + L]
-            if (s in rules.areas or s in gaz.names or s in gaz.aliases) and in_organisation_name(shadow, i, i + L, rules):
+            if s not in rules.areas and s not in gaz.names and s not in derived and s not in gaz.aliases:
+                continue  # no place by this name: the common case, one lookup in each table
+            if in_organisation_name(shadow, i, i + L, rules):
                 continue  # part of an organisation's name, and no suffix to tag
             if s in rules.areas:
                 found = RegionHit(i, i + L, 0.85, None)
