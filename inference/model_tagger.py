@@ -92,7 +92,9 @@ def onnx_encoder(model):
                 + ((torch.ones(2, 16, 2, dtype=torch.long),) if with_bigrams else ()))
         names = ["ids", "mask"] + (["hints"] if with_hints else []) + (["bigrams"] if with_bigrams else [])
         # the TorchScript exporter: no extra packages, and the BERT graph exports cleanly
-        torch.onnx.export(Encode(model), args, path, input_names=names,
+        # exported in eval mode (no dropout); the exporter puts the wrapper's mode back afterwards,
+        # and a new module starts in training mode, which would switch the model's dropout on
+        torch.onnx.export(Encode(model).eval(), args, path, input_names=names,
                           output_names=["logits", "hidden"], dynamo=False,
                           dynamic_axes={**{n: axes for n in names}, "logits": axes, "hidden": axes})
         opts = ort.SessionOptions()

@@ -488,6 +488,14 @@ def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp
     if importlib.util.find_spec("onnxruntime"):
         onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
         assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+        from minzheng_ie.inference.model_tagger import onnx_encoder
+
+        graph = onnx_encoder(m1.eval())
+        assert not m1.training  # exporting leaves the model as it found it
+        with torch.inference_mode():  # no bigrams given: both runtimes read id 0 everywhere
+            assert torch.count_nonzero(m1.bigrams.proj.bias) > 0  # so "nothing" and "id 0" would differ
+            assert torch.allclose(graph(ids, mask)[0], m1.encode(ids, mask)[0], atol=1e-4)
+            assert torch.allclose(graph(ids, mask, None, bigrams)[0], m1.encode(ids, mask, None, bigrams)[0], atol=1e-4)
     with pytest.raises(InputError, match="two-character bigrams"):  # character vectors given by mistake
         train_vectors(VectorsConfig(inputs=(str(corpus),), output_dir=str(tmp_path / "c"), dim=8, epochs=1,
                                     min_count=1, holdout_every=0, workers=1))

@@ -139,13 +139,17 @@ class JointModel(nn.Module):
         self.bigrams = bigrams  # optional bigram vectors; None: no bigram input
 
     def encode(self, input_ids, attention_mask, hints=None, bigrams=None):
-        """(token logits, last hidden states). Hints and bigrams are added to the token embeddings
-        when the model has them and they are given; without them the model reads tokens only."""
+        """(token logits, last hidden states). Hints are added to the token embeddings when the model
+        has them and they are given (hint id 0 adds nothing, so none given = no hints anywhere).
+        Bigram vectors always pass the projection when the model has them: a token without a known
+        bigram gets the projection's bias, as in training, so none given means id 0 everywhere."""
         extra, bias = [], None
         if self.hints is not None and hints is not None:
             emb, bias = self.hints(hints)
             extra.append(emb)
-        if self.bigrams is not None and bigrams is not None:
+        if self.bigrams is not None:  # none given: every token has NO_BIGRAM (id 0), as the ONNX graph is fed
+            if bigrams is None:
+                bigrams = input_ids.new_zeros(*input_ids.shape, 2)
             extra.append(self.bigrams(bigrams))
         if not extra:
             out = self.token_model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
