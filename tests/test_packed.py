@@ -193,3 +193,38 @@ def test_pretrain_packed_trains_saves_shards_and_resumes(tmp_path, corpus):
         pretrain_packed(replace(cfg, sources=("news.jsonl",), output_dir=str(tmp_path / "o2")))
     with pytest.raises(InputError, match="mzie pretrain-pack"):
         pretrain_packed(replace(cfg, pack=str(tmp_path / "missing.npz")))
+
+
+def test_pretrain_score_compares_encoders_on_the_held_out_batches(tmp_path, corpus, capsys):
+    from minzheng_ie.core.cli import main
+    from minzheng_ie.training.pretrain import (PretrainConfig, build_mlm_model, chunk_and_tokenize,
+                                               evaluate_held_out, held_out_batches, input_files, load_texts,
+                                               score_encoders, select_documents)
+
+    many = tmp_path / "many.jsonl"
+    many.write_text("\n".join(json.dumps({"text": f"第{i}号文件：" + TEXTS[i % 4] * 5}, ensure_ascii=False)
+                              for i in range(60)) + "\n", encoding="utf-8")
+    dirs = []
+    for seed in (0, 1):  # two different random encoders
+        torch.manual_seed(seed)
+        tok, model = build_mlm_model("scratch:tiny")
+        model.save_pretrained(tmp_path / f"enc{seed}")
+        tok.save_pretrained(tmp_path / f"enc{seed}")
+        dirs.append(str(tmp_path / f"enc{seed}"))
+    cfg = PretrainConfig(base_model="scratch:tiny", inputs=(str(many),), output_dir="x", chunk_chars=30, holdout_every=4)
+    rows = score_encoders(cfg, dirs)
+    _, held, _ = select_documents(load_texts(input_files(cfg.inputs), None, with_source=True), cfg)
+    tok, model = build_mlm_model(dirs[1])
+    want = evaluate_held_out(model, held_out_batches(chunk_and_tokenize(held, tok, cfg).shuffle(seed=cfg.seed), tok, cfg))
+    assert rows[1]["accuracy"] == want["accuracy"] and rows[1]["loss"] == pytest.approx(want["loss"])
+    assert rows[0]["loss"] != rows[1]["loss"] and rows[0]["masked"] == rows[1]["masked"] > 0
+    assert rows[0]["documents"] == len(held) > 0 and rows[0]["chunk_chars"] == 30
+    conf = tmp_path / "p.yaml"
+    conf.write_text(f"base_model: scratch:tiny\ninputs: ['{many}']\noutput_dir: x\nholdout_every: 4\n", encoding="utf-8")
+    out = tmp_path / "scores.json"
+    assert main(["pretrain-score", "--config", str(conf), "--set", "chunk_chars=30", "--model", dirs[0],
+                 "--model", dirs[1], "-o", str(out)]) == 0
+    assert f"| {dirs[1]} | {want['accuracy']:.4f} |" in capsys.readouterr().out
+    assert [r["loss"] for r in json.loads(out.read_text(encoding="utf-8"))["scores"]] == [r["loss"] for r in rows]
+    with pytest.raises(InputError, match="holdout_every is 0"):
+        score_encoders(replace(cfg, holdout_every=0), dirs)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _with_config(sub: argparse._SubParsersAction, name: str, help: str, example: str) -> argparse.ArgumentParser:
@@ -17,6 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "configs/pretrain.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in output_dir")
     p.set_defaults(func=cmd_pretrain)
+
+    e = _with_config(sub, "pretrain-score", "held-out masked-character accuracy of encoders, side by side",
+                     "configs/pretrain.yaml")
+    e.add_argument("--model", action="append", default=[], required=True, metavar="DIR",
+                   help="an encoder folder (repeat to compare; all of one vocabulary)")
+    e.add_argument("-o", "--out", metavar="FILE.json", help="also write the scores as JSON")
+    e.set_defaults(func=cmd_pretrain_score)
 
     k = _with_config(sub, "pretrain-pack", "pack the pretraining corpus into one .npz for `mzie pretrain-packed`",
                      "configs/pretrain-gpu.yaml")
@@ -59,6 +67,24 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = load_config(PretrainConfig, args.config, args.set)
     summary = pretrain(cfg, callbacks=[] if not args.quiet else None, resume=args.resume)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_pretrain_score(args: argparse.Namespace) -> int:
+    from minzheng_ie.core.config import load_config
+
+    from .pretrain import PretrainConfig, score_encoders
+    from .report import write_json
+
+    cfg = load_config(PretrainConfig, args.config, args.set)
+    rows = score_encoders(cfg, args.model)
+    if args.out:
+        write_json(Path(args.out), {"config": args.config, "overrides": args.set, "scores": rows})
+    print(f"held out: {rows[0]['documents']} documents, {rows[0]['chunks']} chunks of {cfg.chunk_chars} characters, "
+          f"{rows[0]['masked']} masked characters\n")
+    print("| encoder | accuracy | loss |\n|---|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['accuracy']:.4f} | {r['loss']:.3f} |")
     return 0
 
 

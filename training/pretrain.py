@@ -351,6 +351,39 @@ def evaluate_held_out(model, batches) -> dict:
     return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "masked": total}
 
 
+def score_encoders(cfg: PretrainConfig, models: list[str]) -> list[dict]:
+    """Held-out masked-character accuracy and loss of several encoders on one set of batches.
+
+    The held-out documents, chunk length and fixed mask are `cfg`'s (as `mzie pretrain` scores
+    them), so encoders from different runs are compared side by side, and at a chunk length
+    their runs did not use (`chunk_chars=254`: positions 128-255, which the tagger's windows use).
+    Every encoder must share the first one's vocabulary: the batches are its token ids.
+    """
+    if not models:
+        raise InputError("no encoder to score; name one or more with --model DIR")
+    files = input_files(cfg.inputs)
+    tokenizer, _ = build_mlm_model(models[0])
+    _, held_texts, _ = select_documents(load_texts(files, cfg.max_documents, with_source=True), cfg)
+    if not len(held_texts):
+        raise InputError(f"no held-out documents: holdout_every is {cfg.holdout_every} (1 in that many documents is "
+                         f"held out; 0 holds none out); score with the config the encoders were pretrained with")
+    held = chunk_and_tokenize(held_texts, tokenizer, cfg).shuffle(seed=cfg.seed)
+    batches = held_out_batches(held, tokenizer, cfg)
+    vocab = tokenizer.get_vocab()
+    rows = []
+    for path in models:
+        tok, model = build_mlm_model(path)
+        if tok.get_vocab() != vocab:
+            raise InputError(f"encoder {path}: its vocabulary differs from {models[0]}'s, so the same held-out "
+                             f"token ids mean other characters to it; score encoders of one vocabulary together")
+        m = evaluate_held_out(model, batches)
+        log.info("%s: held-out masked-character accuracy %.4f, loss %.3f at %d characters",
+                 path, m["accuracy"], m["loss"], cfg.chunk_chars)
+        rows.append({"model": path, "chunk_chars": cfg.chunk_chars, "documents": len(held_texts),
+                     "chunks": sum(len(b["input_ids"]) for b in batches), **m})
+    return rows
+
+
 def latest_checkpoint(out: Path) -> Path | None:
     found = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     return found[-1] if found else None
