@@ -142,7 +142,7 @@ def pack_corpus(cfg: PackedPretrainConfig) -> dict:
     import numpy as np
     import torch
 
-    from .pretrain import chunk_and_tokenize, held_out_batches, input_files, load_texts, select_documents
+    from .pretrain import held_out_batches, held_out_chunks, input_files, load_texts, select_documents
     from .vocab import character_tokenizer
 
     files = input_files(cfg.inputs)
@@ -160,7 +160,7 @@ def pack_corpus(cfg: PackedPretrainConfig) -> dict:
     eval_files = input_files(cfg.eval_inputs or cfg.inputs)
     ecfg = _pretrain_config(cfg, cfg.eval_inputs or cfg.inputs, cfg.eval_chunk_chars)
     _, held_texts, _ = select_documents(load_texts(eval_files, cfg.max_documents, with_source=True), ecfg)
-    held = chunk_and_tokenize(held_texts, tokenizer, ecfg).shuffle(seed=cfg.seed)
+    held = held_out_chunks(held_texts, tokenizer, ecfg)
     batches = held_out_batches(held, tokenizer, ecfg) if len(held) else []
     width = cfg.eval_chunk_chars + 2
     stacked = {}

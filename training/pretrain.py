@@ -321,6 +321,12 @@ def load_character_vectors(model, tokenizer, path: str) -> int:
     return len(rows)
 
 
+def held_out_chunks(held_texts, tokenizer, cfg: PretrainConfig):
+    """The held-out documents as chunks, in the one order that `mzie pretrain`, the pack and
+    `mzie pretrain-score` all use, so that their held-out batches are the same."""
+    return chunk_and_tokenize(held_texts, tokenizer, cfg).shuffle(seed=cfg.seed)
+
+
 def held_out_batches(held, tokenizer, cfg: PretrainConfig, seed: int = 0):
     """Fixed masked batches of the held-out slice: the same mask at every evaluation.
 
@@ -361,13 +367,15 @@ def score_encoders(cfg: PretrainConfig, models: list[str]) -> list[dict]:
     """
     if not models:
         raise InputError("no encoder to score; name one or more with --model DIR")
+    from .encoders import encoder_parts
+
     files = input_files(cfg.inputs)
-    tokenizer, _ = build_mlm_model(models[0])
+    tokenizer, _ = encoder_parts(models[0])  # its weights are loaded once, in the loop below
     _, held_texts, _ = select_documents(load_texts(files, cfg.max_documents, with_source=True), cfg)
     if not len(held_texts):
         raise InputError(f"no held-out documents: holdout_every is {cfg.holdout_every} (1 in that many documents is "
                          f"held out; 0 holds none out); score with the config the encoders were pretrained with")
-    held = chunk_and_tokenize(held_texts, tokenizer, cfg).shuffle(seed=cfg.seed)
+    held = held_out_chunks(held_texts, tokenizer, cfg)
     batches = held_out_batches(held, tokenizer, cfg)
     vocab = tokenizer.get_vocab()
     rows = []
@@ -405,7 +413,7 @@ def pretrain(cfg: PretrainConfig, callbacks: list | None = None, resume: bool = 
     tokenizer, model = build_mlm_model(cfg.base_model, None if checkpoint else cfg.init_vectors)
     texts, held_texts, counts = select_documents(load_texts(files, cfg.max_documents, with_source=True), cfg)
     data = chunk_and_tokenize(texts, tokenizer, cfg).shuffle(seed=cfg.seed)
-    held = chunk_and_tokenize(held_texts, tokenizer, cfg).shuffle(seed=cfg.seed)
+    held = held_out_chunks(held_texts, tokenizer, cfg)
     n_chars = sum(len(t or "") for t in texts["text"])
     log.info("pretraining on %d documents, %d characters, %d chunks (%s); held out %d documents",
              len(texts), n_chars, len(data), ", ".join(f"{k} {v}" for k, v in counts.items()), len(held_texts))
