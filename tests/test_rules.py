@@ -4,6 +4,7 @@ import pytest
 from minzheng_ie.core.record import Doc
 from minzheng_ie.annotation.rules import RuleTagger
 from minzheng_ie.annotation.rules.figures import find_figures
+from minzheng_ie.annotation.rules.programmes import find_programmes, hand_rules
 from minzheng_ie.core.spec import edge_problem
 
 
@@ -92,6 +93,18 @@ def test_programmes_leave_out_generic_words_and_quotes(tagger):
     doc = tagger(Doc("t", "发放低保资金,特困供养金,城乡低保对象,残疾人“两项补贴”资金,“福彩圆梦·孤儿助学”。"))
     progs = [t for t, lab in spans(doc) if lab == "programme"]
     assert progs == ["低保", "特困供养", "城乡低保", "两项补贴", "福彩圆梦·孤儿助学"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("全面实施高龄老人津贴。", ["高龄老人津贴"]),
+    ("城乡社区困难家庭全面实施高龄老人津贴。", ["高龄老人津贴"]),  # long run, cut at the verb
+    # 12-16 characters before the suffix: dropped whole, not cut to its last ten characters
+    ("，城乡社区困难家庭儿童课后托管关爱计划。", []),
+    ("，启动城乡社区困难家庭儿童关爱计划。", []),
+])
+def test_unquoted_scheme_names_are_kept_whole_or_not_at_all(text, expected):
+    hits = find_programmes(text, hand_rules())
+    assert [text[h.start:h.end] for h in hits if h.cue.startswith("name ending")] == expected
 
 
 def test_figure_owner_rule(tagger):

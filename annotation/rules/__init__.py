@@ -16,7 +16,7 @@ from .regions import find_regions
 from .relations import find_relations
 from .script import simplified_shadow
 
-VERSION = "rules-0.3"
+VERSION = "rules-0.4"
 
 
 def resolve(candidates: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:

@@ -106,6 +106,7 @@ class ProgrammeHit:
 QUOTED = re.compile(r"[“\"「]([^”\"」\n]{2,20})[”\"」]")
 OWNER_GAP = "(?:资金|資金|经费|經費|支出|金|费|費)?(?:共|累计|達|达|约|約)?"
 NAME_CHARS = re.compile(r"[\u4e00-\u9fff·]")
+MAX_STEM = 10  # characters before an unquoted scheme suffix (configs/programmes.yaml)
 
 
 def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[ProgrammeHit]:
@@ -139,14 +140,20 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
             end = m.end()
             if shadow[end:end + 1] in ("金", "费"):
                 continue  # 补贴金, 补助费 are figure words, not names
+            # Walk back over the whole run of name characters, cut at the last leading word,
+            # then keep the name only if 2-10 characters stand before the suffix. Stopping the
+            # walk at 10 instead would cut a longer run at an arbitrary character (城乡社区困难家庭儿童课后
+            # 托管关爱计划 → 家庭儿童课后托管关爱计划): such a name is dropped, not truncated.
+            # The walk stops at 4 × MAX_STEM characters, which changes nothing: a cut that leaves
+            # ≤ MAX_STEM falls inside that window, and without one the name is dropped anyway.
+            # It keeps the work per suffix bounded in text with no punctuation for pages.
             start = m.start()
-            while start > 0 and NAME_CHARS.match(shadow[start - 1]) and m.start() - start < 10:
+            while start > 0 and NAME_CHARS.match(shadow[start - 1]) and m.start() - start < 4 * MAX_STEM:
                 start -= 1
+            start += _after_leading(shadow[start:end], rules.leading)
             name = shadow[start:end]
-            cut = _after_leading(name, rules.leading)
-            start += cut
-            name = shadow[start:end]
-            if m.start() - start < 2 or any(w in name for w in rules.not_programme) or _slogan(name):
+            if not 2 <= m.start() - start <= MAX_STEM or any(w in name for w in rules.not_programme) \
+                    or _slogan(name):
                 continue
             hits.append(ProgrammeHit(start, end, 0.5, f"name ending in {suffix}"))
     # 4. sector words that own a figure
