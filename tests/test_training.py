@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import random
+import shutil
 
 import pytest
 import torch
@@ -440,6 +441,52 @@ def test_rule_hint_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_pat
     if importlib.util.find_spec("onnxruntime"):
         onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
         assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+    # decode.rule_labels: those labels exactly as the rules tag them, the others the model's where
+    # they overlap none of the rules' spans; read from minzheng.json by the tagger
+    shutil.copytree(tmp_path / "m", tmp_path / "mixed")
+    info_file = tmp_path / "mixed" / "minzheng.json"
+    saved = json.loads(info_file.read_text(encoding="utf-8"))
+    saved["decode"]["rule_labels"] = ["programme", "region"]
+    info_file.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+    mixed = ModelTagger(tmp_path / "mixed").tag_batch(texts)
+    assert any(e.label == "programme" for d in mixed for e in d.entities)
+    for own, mix, d in zip(ref, mixed, texts):
+        ruled = [e.span for e in hint(d) if e.label in ("programme", "region")]
+        assert [e.span for e in mix.entities if e.label in ("programme", "region")] == ruled
+        assert [e.span for e in mix.entities if e.label not in ("programme", "region")] == [
+            e.span for e in own.entities if e.label not in ("programme", "region")
+            and not any(e.start < b and a < e.end for a, b, _ in ruled)]
+        assert [e.id for e in mix.entities] == [f"T{k}" for k in range(len(mix.entities))]
+        assert mix.relations == find_relations(mix.text, mix.entities, schema)
+
+
+def test_rule_labels_take_those_labels_from_the_rules_and_keep_the_models_others_where_free():
+    from minzheng_ie.core.record import Entity
+    from minzheng_ie.training.predict import with_rule_labels
+
+    text = "城乡低保资金47.22亿元,上海市保障88.72万人"
+    def ent(piece, label, k):
+        start = text.index(piece)
+        return Entity(start, start + len(piece), label, piece, f"T{k}")
+    model = [ent("低保资金", "programme", 0), ent("47.22亿元", "amount", 1), ent("上海", "region", 2),
+             ent("市保障88", "count", 3), ent("88.72万人", "count", 4)]
+    rules = [ent("城乡低保", "programme", 0), ent("47.22亿元", "amount", 1), ent("上海市", "region", 2)]
+    mixed = with_rule_labels(model, rules, ("programme", "region"))
+    # the model's programme and region are gone, its count over the rules' 上海市 too
+    assert [(e.text, e.label, e.id) for e in mixed] == [
+        ("城乡低保", "programme", "T0"), ("47.22亿元", "amount", "T1"), ("上海市", "region", "T2"),
+        ("88.72万人", "count", "T3")]
+    assert with_rule_labels(model, rules, ()) == model
+
+
+def test_rule_labels_are_checked_against_the_schema_and_need_hints(tmp_path):
+    from minzheng_ie.training.train import TrainConfig, train
+
+    with pytest.raises(InputError, match="programm not entity labels"):
+        train(TrainConfig(data="x", output_dir=str(tmp_path / "m"), rule_hints=True, rule_labels=("programm",)))
+    with pytest.raises(InputError, match="needs rule_hints"):
+        train(TrainConfig(data="x", output_dir=str(tmp_path / "m"), rule_labels=("programme",)))
+    assert not (tmp_path / "m").exists()
 
 
 def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_path):

@@ -26,6 +26,10 @@ class DecodeSettings:
     decoder: str = "viterbi"  # or "argmax": per-token argmax, as a plain token classifier (pipelines) decodes
     relations: bool = True  # False: entities only
     linker: str = "head"  # relations from the relation head, or "rules": the rule tagger's relation finder
+    # entity labels taken from the rule hints instead of the entity head (a model trained with hints):
+    # each label from whichever of the two scores better on dev, e.g. names from the rules
+    # (lexicon and patterns) and figures from the model (models/README.md)
+    rule_labels: tuple[str, ...] = ()
 
 
 @torch.inference_mode()
@@ -90,6 +94,8 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
                 out.entities = decode(doc.text, windows[i], doc_logits, id2label)  # label ids, see above
             else:
                 out.entities = decode_probabilities(doc.text, windows[i], doc_logits, id2label, crf=model.crf)
+            if entities is None and settings.rule_labels and use_hints:
+                out.entities = with_rule_labels(out.entities, hints[i], settings.rule_labels)
             if settings.relations and settings.linker == "rules":
                 from minzheng_ie.annotation.rules.relations import find_relations
 
@@ -99,6 +105,17 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
                                            [hiddens[(i, k)] for k in range(len(windows[i]))], schema, settings)
         outs.append(out)
     return outs
+
+
+def with_rule_labels(predicted: list[Entity], hinted: list[Entity], labels) -> list[Entity]:
+    """The rules' entities of `labels`, and the model's entities of the other labels where they
+    overlap none of those; ids T0, T1 … in text order, as the decoder numbers them."""
+    labels = set(labels)
+    ruled = [e for e in hinted if e.label in labels]
+    kept = [e for e in predicted if e.label not in labels
+            and not any(e.start < r.end and r.start < e.end for r in ruled)]
+    merged = sorted(ruled + kept, key=lambda e: (e.start, e.end))
+    return [Entity(e.start, e.end, e.label, e.text, f"T{k}", e.score) for k, e in enumerate(merged)]
 
 
 def _relations(model: JointModel, out: Doc, windows, hiddens: list[torch.Tensor], schema: Schema,

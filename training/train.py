@@ -49,6 +49,9 @@ class TrainConfig:
     patience: int = 8
     relation_threshold: float = 0.5
     relation_decoder: str = "head"  # how the saved model links entities: "head", or "rules" (the rule linker)
+    # entity labels the saved model takes from its rule hints instead of its entity head (needs
+    # rule_hints); dev scores, and so the best epoch, are measured that way too
+    rule_labels: tuple[str, ...] = ()
     crf: bool = False  # a CRF over the token logits instead of per-token cross-entropy
     traditional_copies: bool = False  # also train on OpenCC traditional-script copies of the gold documents
     rule_hints: bool = False  # the rule tagger's tags as an input (model.HintEmbedding)
@@ -210,6 +213,13 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
     rank, workers = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
     per_worker = per_worker_batch(cfg, workers)
     schema = load_schema()
+    unknown = sorted(set(cfg.rule_labels) - set(schema.entity_labels))
+    if unknown:
+        raise InputError(f"rule_labels: {', '.join(unknown)} not entity labels of the schema "
+                         f"({', '.join(schema.entity_labels)}); name those to take from the rule tagger")
+    if cfg.rule_labels and not cfg.rule_hints:
+        raise InputError("rule_labels needs rule_hints: true (the rule tagger's entities are the hints); "
+                         "set rule_hints=true or rule_labels=[]")
     docs = load_docs(cfg.data)
     train_docs, dev_docs = split_train_dev(cfg, docs)
     if not 0 < cfg.train_fraction <= 1:
@@ -238,7 +248,8 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
     if cfg.relation_decoder not in ("head", "rules"):
         raise InputError(f"relation_decoder: {cfg.relation_decoder!r}; use head or rules")
     decode_stride = cfg.stride if cfg.decode_stride is None else cfg.decode_stride
-    settings = DecodeSettings(cfg.max_length, decode_stride, 16, cfg.relation_threshold, linker=cfg.relation_decoder)
+    settings = DecodeSettings(cfg.max_length, decode_stride, 16, cfg.relation_threshold, linker=cfg.relation_decoder,
+                              rule_labels=tuple(cfg.rule_labels))
     if rank == 0:
         log.info("training on %d gold + %d silver documents (%d windows), dev %d documents",
                  len(train_docs), len(silver), len(dataset), len(dev_docs))
