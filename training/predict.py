@@ -110,10 +110,17 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
 def with_rule_labels(predicted: list[Entity], hinted: list[Entity], labels) -> list[Entity]:
     """The rules' entities of `labels`, and the model's entities of the other labels where they
     overlap none of those; ids T0, T1 … in text order, as the decoder numbers them."""
+    import bisect
+
     labels = set(labels)
-    ruled = [e for e in hinted if e.label in labels]
-    kept = [e for e in predicted if e.label not in labels
-            and not any(e.start < r.end and r.start < e.end for r in ruled)]
+    ruled = sorted((e for e in hinted if e.label in labels), key=lambda e: (e.start, e.end))
+    ends = [r.end for r in ruled]  # the rules' entities never overlap: ends rise with starts
+
+    def free(e: Entity) -> bool:  # the first ruled span ending after e starts must start after e ends
+        k = bisect.bisect_right(ends, e.start)
+        return k == len(ruled) or ruled[k].start >= e.end
+
+    kept = [e for e in predicted if e.label not in labels and free(e)]
     merged = sorted(ruled + kept, key=lambda e: (e.start, e.end))
     return [Entity(e.start, e.end, e.label, e.text, f"T{k}", e.score) for k, e in enumerate(merged)]
 
