@@ -11,6 +11,7 @@ already have them: a long run can be stopped and resumed.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -112,6 +113,11 @@ def cross_validate(cfg: CVConfig) -> dict:
         results[variant.name] = score(gold, preds, schema.entity_labels, schema.relation_labels)
         results[variant.name]["overrides"] = list(variant.overrides)
         results[variant.name]["minutes"] = round((time.monotonic() - started) / 60, 1)
+        # what training the variant's folds took when they were trained, reused or not
+        fold_files = [out / variant.name / f"fold-{k}" / "fold.json" for k in range(len(folds))]
+        if all(f.exists() for f in fold_files):
+            results[variant.name]["training_minutes"] = round(
+                sum(json.loads(f.read_text(encoding="utf-8"))["training_minutes"] for f in fold_files), 1)
     summary = {"config": to_dict(cfg), "folds": folds, "results": results}
     write_json(out / "cv.json", summary)
     (out / "cv.md").write_text(cv_markdown(summary, schema.entity_labels), encoding="utf-8")
@@ -142,6 +148,9 @@ def cv_markdown(summary: dict, labels: tuple[str, ...]) -> str:
         lines.append(f"- **{v['name']}**: {what}")
     lines += ["", "Wall minutes spent by the run that wrote this table (0: every fold was reused from an earlier "
               "run; each trained fold's time is in its fold.json): "
-              + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()),
+              + ", ".join(f"{n} {m['minutes']}" for n, m in summary["results"].items()), "",
+              "Minutes the trained variants' folds took to train and tag, summed from their fold.json: "
+              + ", ".join(f"{n} {m['training_minutes']}" for n, m in summary["results"].items()
+                          if "training_minutes" in m),
               "", f"Produced by `mzie eval cv --config …` with output_dir `{cfg['output_dir']}`."]
     return "\n".join(lines) + "\n"

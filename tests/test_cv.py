@@ -30,3 +30,11 @@ def test_rule_baseline_cross_validation_and_resume(tmp_path, capsys):
     again = json.loads((tmp_path / "out" / "cv.json").read_text(encoding="utf-8"))
     assert again["results"]["rules"]["entities"] == first["results"]["rules"]["entities"]
     assert 0.5 < first["results"]["rules"]["entities"]["micro"]["f1"] < 1
+    assert "training_minutes" not in again["results"]["rules"]  # no fold was trained
+    # folds trained by an earlier run keep their minutes in fold.json: the table sums them when reused
+    for k, fold in enumerate(sorted((tmp_path / "out" / "rules").glob("fold-*"))):
+        (fold / "fold.json").write_text(json.dumps({"held_out": [], "training_minutes": 1.5 + k}), encoding="utf-8")
+    assert main(["eval", "cv", "--config", str(cfg)]) == 0
+    summed = json.loads((tmp_path / "out" / "cv.json").read_text(encoding="utf-8"))["results"]["rules"]
+    assert summed["training_minutes"] == 17.5  # 5 × 1.5 + 0 + 1 + 2 + 3 + 4
+    assert "summed from their fold.json: rules 17.5" in (tmp_path / "out" / "cv.md").read_text(encoding="utf-8")
