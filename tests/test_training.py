@@ -456,7 +456,7 @@ def test_rule_hint_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_pat
         assert [e.span for e in mix.entities if e.label not in ("programme", "region")] == [
             e.span for e in own.entities if e.label not in ("programme", "region")
             and not any(e.start < b and a < e.end for a, b, _ in ruled)]
-        assert [e.id for e in mix.entities] == [f"T{k}" for k in range(len(mix.entities))]
+        assert [e.id for e in mix.entities] == [f"T{k}" for k in range(1, len(mix.entities) + 1)]  # as the decoder numbers
         assert mix.relations == find_relations(mix.text, mix.entities, schema)
 
 
@@ -468,14 +468,15 @@ def test_rule_labels_take_those_labels_from_the_rules_and_keep_the_models_others
     def ent(piece, label, k):
         start = text.index(piece)
         return Entity(start, start + len(piece), label, piece, f"T{k}")
-    model = [ent("低保资金", "programme", 0), ent("47.22亿元", "amount", 1), ent("上海", "region", 2),
-             ent("市保障88", "count", 3), ent("88.72万人", "count", 4)]
-    rules = [ent("城乡低保", "programme", 0), ent("47.22亿元", "amount", 1), ent("上海市", "region", 2)]
+    model = [ent("低保资金", "programme", 1), ent("47.22亿元", "amount", 2), ent("上海", "region", 3),
+             ent("市保障88", "count", 4), ent("88.72万人", "count", 5)]
+    rules = [ent("城乡低保", "programme", 1), ent("47.22亿元", "amount", 2), ent("上海市", "region", 3)]
     mixed = with_rule_labels(model, rules, ("programme", "region"))
-    # the model's programme and region are gone, its count over the rules' 上海市 too
+    # the model's programme and region are gone, its count over the rules' 上海市 too; ids from
+    # T1, as the decoder numbers entities
     assert [(e.text, e.label, e.id) for e in mixed] == [
-        ("城乡低保", "programme", "T0"), ("47.22亿元", "amount", "T1"), ("上海市", "region", "T2"),
-        ("88.72万人", "count", "T3")]
+        ("城乡低保", "programme", "T1"), ("47.22亿元", "amount", "T2"), ("上海市", "region", "T3"),
+        ("88.72万人", "count", "T4")]
     assert with_rule_labels(model, rules, ()) == model
 
 

@@ -109,7 +109,8 @@ def predict_docs(model: JointModel, tokenizer, docs: list[Doc], schema: Schema, 
 
 def with_rule_labels(predicted: list[Entity], hinted: list[Entity], labels) -> list[Entity]:
     """The rules' entities of `labels`, and the model's entities of the other labels where they
-    overlap none of those; ids T0, T1 … in text order, as the decoder numbers them."""
+    overlap none of those; ids T1, T2 … in text order, as the decoder numbers them
+    (codec.spans_to_entities)."""
     import bisect
 
     labels = set(labels)
@@ -122,7 +123,7 @@ def with_rule_labels(predicted: list[Entity], hinted: list[Entity], labels) -> l
 
     kept = [e for e in predicted if e.label not in labels and free(e)]
     merged = sorted(ruled + kept, key=lambda e: (e.start, e.end))
-    return [Entity(e.start, e.end, e.label, e.text, f"T{k}", e.score) for k, e in enumerate(merged)]
+    return [Entity(e.start, e.end, e.label, e.text, f"T{k}", e.score) for k, e in enumerate(merged, 1)]
 
 
 def _relations(model: JointModel, out: Doc, windows, hiddens: list[torch.Tensor], schema: Schema,
