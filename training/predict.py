@@ -3,7 +3,7 @@ scored on candidates built from the *predicted* entities. Used by training (dev 
 and by the tagger (inference/model_tagger.py), so both decode identically."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -123,7 +123,7 @@ def with_rule_labels(predicted: list[Entity], hinted: list[Entity], labels) -> l
 
     kept = [e for e in predicted if e.label not in labels and free(e)]
     merged = sorted(ruled + kept, key=lambda e: (e.start, e.end))
-    return [Entity(e.start, e.end, e.label, e.text, f"T{k}", e.score) for k, e in enumerate(merged, 1)]
+    return [replace(e, id=f"T{k}") for k, e in enumerate(merged, 1)]  # every other field as it came
 
 
 def _relations(model: JointModel, out: Doc, windows, hiddens: list[torch.Tensor], schema: Schema,
