@@ -1,4 +1,6 @@
 """The rule pre-annotator on the spec's own examples, and its contract with the spec."""
+from dataclasses import replace
+
 import pytest
 
 from minzheng_ie.core.record import Doc
@@ -105,6 +107,51 @@ def test_programmes_leave_out_generic_words_and_quotes(tagger):
 def test_unquoted_scheme_names_are_kept_whole_or_not_at_all(text, expected):
     hits = find_programmes(text, hand_rules())
     assert [text[h.start:h.end] for h in hits if h.cue.startswith("name ending")] == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("全市开展了希望工程。", ["希望工程"]),                # 了 ends the verb phrase in front
+    ("老百姓可领取生育津贴。", ["生育津贴"]),              # a leading verb
+    ("招聘研发工程师。", []),                            # 工程师, 计划生育: the suffix is inside another word
+    ("继续实行计划生育。", []),
+    ("在有条件的10个区县试点。", []),                     # a count of places, not a name
+    ("按照第一个五年计划。完成年度招生计划。", []),        # not programme words
+])
+def test_unquoted_scheme_name_edges(text, expected):
+    hits = find_programmes(text, hand_rules())
+    assert [text[h.start:h.end] for h in hits if h.cue.startswith("name ending")] == expected
+
+
+def programme_texts(text, extra_names=()):
+    """The programmes the whole tagger keeps (overlapping candidates resolved), from the hand
+    rules plus `extra_names`, so the test does not depend on the learnt file."""
+    rules = hand_rules()
+    rules = replace(rules, names=rules.names | frozenset(extra_names))
+    doc = RuleTagger(programmes=rules).entities(Doc("t", text))
+    return [e.text for e in doc.entities if e.label == "programme"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2007年城镇职工基本医疗保险参保人数。", ["城镇职工基本医疗保险"]),
+    ("占全市农村特困供养人数的12%。", ["农村特困供养"]),      # the qualified name beats 农村特困
+    ("城市居民最低生活保障制度。", ["城市居民最低生活保障"]),
+    ("城乡低保。", ["城乡低保"]),                            # a lexicon name is not qualified twice
+])
+def test_a_qualifier_belongs_to_the_lexicon_name_after_it(text, expected):
+    assert programme_texts(text) == expected
+
+
+@pytest.mark.parametrize("text,extra,expected", [
+    # the quotes give the whole name; the lexicon name inside is part of it
+    ("举行“光彩助学——圆梦行动”助学金发放。", ["圆梦行动"], ["光彩助学——圆梦行动"]),
+    # the spec's trailing 项目 and 工程: outside when the name stands without them
+    ("持续实施“福彩圆梦·孤儿助学工程”。", [], ["福彩圆梦·孤儿助学"]),
+    ("实施“孤儿医疗康复明天计划项目”。", [], ["孤儿医疗康复明天计划"]),
+    # a year inside marks an event's title around the scheme: the lexicon name stays
+    ("主办的“大手牵小手——2023年母亲微笑行动”走进贵州。", ["母亲微笑行动"], ["母亲微笑行动"]),
+])
+def test_quoted_name_around_a_lexicon_name(text, extra, expected):
+    assert programme_texts(text, extra) == expected
 
 
 def test_figure_owner_rule(tagger):

@@ -11,12 +11,14 @@ from minzheng_ie.core.schema import Schema, load_schema
 
 from .figures import find_figures
 from .meta import document_fields
-from .programmes import ProgrammeRules, find_programmes
+from .programmes import QUOTED_AROUND_LEXICON, ProgrammeRules, find_programmes
 from .regions import find_regions
 from .relations import find_relations
 from .script import simplified_shadow
 
-VERSION = "rules-0.4"
+VERSION = "rules-0.5"
+# programme hits that are whole names: the regions inside them are not candidates
+NAME_CUES = ("lexicon", QUOTED_AROUND_LEXICON)
 
 
 def resolve(candidates: list[tuple[int, int, str, float]]) -> list[tuple[int, int, str, float]]:
@@ -71,9 +73,10 @@ class RuleTagger:
         programmes = find_programmes(shadow, self.programmes)
         # a lexicon name that holds a region (怀化市农村居家和社区养老服务改革试点, 重庆慈善周) is
         # one programme span (the spec): the region inside it is not a candidate of its own.
-        # Lexicon hits never overlap (the scan moves past each), so each position has at most one
+        # Whole-name hits never overlap (the lexicon scan moves past each, and a quoted name
+        # replaces the lexicon names inside it), so each position has at most one
         # name over it: a map from position to that name keeps the check linear in the text.
-        name_at = {k: (h.start, h.end) for h in programmes if h.cue == "lexicon" for k in range(h.start, h.end)}
+        name_at = {k: (h.start, h.end) for h in programmes if h.cue in NAME_CUES for k in range(h.start, h.end)}
 
         def inside_a_longer_name(start: int, end: int) -> bool:
             name = name_at.get(start)

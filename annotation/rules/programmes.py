@@ -40,6 +40,8 @@ class ProgrammeRules:
     not_programme: tuple[str, ...]
     leading: tuple[str, ...]
     organisation_followers: tuple[str, ...] = ()
+    qualifiers: tuple[str, ...] = ()
+    continuations: tuple[str, ...] = ()
 
 
 LEARNED = "programmes-learned.yaml"
@@ -64,7 +66,9 @@ def hand_rules() -> ProgrammeRules:
                           tuple(data.get("quoted_followers", [])),
                           tuple(data.get("not_programme_words", [])),
                           tuple(sorted(data.get("leading_words", []), key=len, reverse=True)),
-                          tuple(data.get("organisation_followers", [])))
+                          tuple(data.get("organisation_followers", [])),
+                          tuple(sorted(data.get("name_qualifiers", []), key=len, reverse=True)),
+                          tuple(data.get("suffix_word_continuations", [])))
 
 
 LEARNED_KEYS = {"source", "documents", "min_precision", "min_tagged", "min_hits",
@@ -106,6 +110,8 @@ class ProgrammeHit:
 QUOTED = re.compile(r"[“\"「]([^”\"」\n]{2,20})[”\"」]")
 OWNER_GAP = "(?:资金|資金|经费|經費|支出|金|费|費)?(?:共|累计|達|达|约|約)?"
 NAME_CHARS = re.compile(r"[\u4e00-\u9fff·]")
+QUOTED_AROUND_LEXICON = "quoted name around a lexicon name"
+CLASSIFIERS = "个项座批所家类条"
 MAX_STEM = 10  # characters before an unquoted scheme suffix (configs/programmes.yaml)
 
 
@@ -116,30 +122,52 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
     # 1. lexicon, longest match first; an organisation's or facility's name is skipped whole.
     # Only the lengths of names that start with the character at i are tried: with the learnt
     # names the longest is 28 characters, and trying every length up to it halved the speed.
+    # A qualifier in front of a name (城镇|职工基本医疗保险, 农村|特困供养, 城市居民|最低生活保障)
+    # is part of it: the qualified name is a candidate of its own length, and the longest wins,
+    # so 农村特困供养 beats the lexicon's 农村特困.
     starts = _lengths_by_first_char(rules.names)
     i = 0
     while i < n:
-        for L in starts.get(shadow[i], ()):
-            if L <= n - i and shadow[i:i + L] in rules.names:
-                if not shadow.startswith(rules.organisation_followers, i + L):
-                    hits.append(ProgrammeHit(i, i + L, 0.85, "lexicon"))
-                i += L
-                break
+        L = _lexicon_length(shadow, i, rules.names, starts)
+        for q in rules.qualifiers:
+            if shadow.startswith(q, i):
+                after = _lexicon_length(shadow, i + len(q), rules.names, starts)
+                if after:
+                    L = max(L, len(q) + after)
+        if L:
+            if not shadow.startswith(rules.organisation_followers, i + L):
+                hits.append(ProgrammeHit(i, i + L, 0.85, "lexicon"))
+            i += L
         else:
             i += 1
-    # 2. quoted scheme names
+    # 2. quoted scheme names. The quotes give the whole name, so a lexicon name inside them is
+    # part of it (“光彩助学——圆梦行动” holds the lexicon's 圆梦行动): the quoted name replaces
+    # it and takes its reliability.
     for m in QUOTED.finditer(shadow):
         inner = m.group(1)
         tail = shadow[m.end():m.end() + 2]
         if (inner.endswith(rules.suffixes) or tail in rules.quoted_followers) and not _slogan(inner) \
                 and not any(w in inner for w in rules.not_programme):
-            hits.append(ProgrammeHit(m.start(1), m.end(1), 0.6, "quoted scheme name"))
+            s, e = m.start(1), m.end(1)
+            # A year or number inside (“大手牵小手——2023年母亲微笑行动”) marks an event's title
+            # around the scheme, not the scheme's own name: the lexicon name inside is kept.
+            inside = [] if re.search(r"[0-9０-９]", inner) else \
+                [h for h in hits if h.cue == "lexicon" and s <= h.start and h.end <= e]
+            if inside:
+                hits = [h for h in hits if h not in inside]
+                # the spec's trailing 项目: outside when the name stands without it
+                # (“孤儿医疗康复明天计划项目” → 孤儿医疗康复明天计划, “福彩圆梦·孤儿助学工程” → 福彩圆梦·孤儿助学)
+                if inner.endswith(("项目", "工程")) and (inner[:-2].endswith(rules.suffixes)
+                                                        or any(h.end == e - 2 for h in inside)):
+                    e -= 2
+            hits.append(ProgrammeHit(s, e, 0.85, QUOTED_AROUND_LEXICON) if inside
+                        else ProgrammeHit(s, e, 0.6, "quoted scheme name"))
     # 3. unquoted names ending in a scheme suffix
     for suffix in rules.unquoted_suffixes:
         for m in re.finditer(re.escape(suffix), shadow):
             end = m.end()
-            if shadow[end:end + 1] in ("金", "费"):
-                continue  # 补贴金, 补助费 are figure words, not names
+            if shadow.startswith(rules.continuations, end):
+                continue  # 补贴金, 工程师, 计划生育: the suffix is inside another word
             # Walk back over the whole run of name characters, cut at the last leading word,
             # then keep the name only if 2-10 characters stand before the suffix. Stopping the
             # walk at 10 instead would cut a longer run at an arbitrary character (城乡社区困难家庭儿童课后
@@ -152,6 +180,8 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
                 start -= 1
             start += _after_leading(shadow[start:end], rules.leading)
             name = shadow[start:end]
+            if start > 0 and shadow[start - 1].isdigit() and name[0] in CLASSIFIERS:
+                continue  # 20个区县试点, 15项重大工程: a count of things, not a name
             if not 2 <= m.start() - start <= MAX_STEM or any(w in name for w in rules.not_programme) \
                     or _slogan(name):
                 continue
@@ -161,6 +191,14 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
         for m in re.finditer(re.escape(owner) + OWNER_GAP + ARABIC, shadow):
             hits.append(ProgrammeHit(m.start(), m.start() + len(owner), 0.6, "figure owner"))
     return [h for h in hits if not _bad_edges(shadow[h.start:h.end])]
+
+
+def _lexicon_length(shadow: str, i: int, names: frozenset[str], starts: dict[str, tuple[int, ...]]) -> int:
+    """The length of the longest lexicon name at position i, or 0."""
+    for L in starts.get(shadow[i], ()) if i < len(shadow) else ():
+        if L <= len(shadow) - i and shadow[i:i + L] in names:
+            return L
+    return 0
 
 
 @cache
@@ -185,7 +223,7 @@ def _after_leading(name: str, leading: tuple[str, ...]) -> int:
         for w in leading:
             if name.startswith(w, k):
                 cut = max(cut, k + len(w))
-        if name[k] in "的和及与或在对为把将由从向":
+        if name[k] in "的和及与或在对为把将由从向了":
             cut = max(cut, k + 1)
     return cut
 
