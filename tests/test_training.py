@@ -58,6 +58,37 @@ def test_train_save_load_gives_identical_predictions(trained):
     assert tagged.meta.extra == {} and tagger.model_version.startswith("model")
 
 
+def test_float16_storage_halves_the_folder_and_loads_as_the_rounded_float32_model(trained, tmp_path):
+    from safetensors import safe_open
+
+    from minzheng_ie.training.persist import load_model, save_model
+
+    path, docs, _ = trained
+    model, tok, schema, info, settings = load_model(path)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    save_model(tmp_path / "half", model, tok, info, dtype="float16")
+    # the model in memory is untouched by saving it in another dtype
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    for f in ("model.safetensors", "relation_head.safetensors"):
+        with safe_open(str(tmp_path / "half" / f), "pt") as h:
+            assert {h.get_tensor(k).dtype for k in h.keys()} == {torch.float16}, f
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < 0.6 * (path / "model.safetensors").stat().st_size
+    half, _, _, _, _ = load_model(tmp_path / "half")
+    for k, v in half.state_dict().items():
+        assert v.dtype == before[k].dtype, k  # float32 again once loaded
+        if v.is_floating_point():
+            assert torch.equal(v, before[k].half().float()), k
+    for doc in docs:
+        predict_doc(half, tok, Doc(doc.id, doc.text), schema, ID2LABEL, settings)  # it tags
+
+
+def test_save_dtype_is_checked_before_anything_runs(tmp_path):
+    from minzheng_ie.training.train import TrainConfig, train
+
+    with pytest.raises(InputError, match="save_dtype: 'half'"):
+        train(TrainConfig(data="x", output_dir=str(tmp_path / "m"), save_dtype="half"))
+
+
 def test_entity_head_loads_alone_as_a_standard_token_classifier(trained):
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 

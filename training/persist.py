@@ -8,6 +8,7 @@
     bigrams.safetensors, bigrams.json
                                      the bigram vectors (float16) and projection, and the bigram list
                                      (only for models trained with bigram_vectors)
+    (weights stored in float32, or float16 with save_dtype; loading gives float32 either way)
     minzheng.json                    format version, label maps, relation-head config, decode
                                      settings, resolved training config, data, metrics, git hash
     schema.yaml                      the label schema the model was trained with
@@ -29,18 +30,29 @@ FORMAT = 1
 REQUIRED = ("config.json", "model.safetensors", "relation_head.safetensors", "minzheng.json", "schema.yaml")
 
 
-def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file: Path | None = None) -> None:
+def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file: Path | None = None,
+               dtype: str = "float32") -> None:
+    """Write the model folder; `dtype` is how floating-point weights are stored (float16 halves the
+    folder). The model in memory is left as it is."""
+    import copy
+
+    import torch
     from safetensors.torch import save_file
 
+    store = getattr(torch, dtype)
+
+    def stored(module) -> dict:
+        return {k: (v.to(store) if v.is_floating_point() else v).contiguous() for k, v in module.state_dict().items()}
+
     out.mkdir(parents=True, exist_ok=True)
-    model.token_model.save_pretrained(out)
+    token_model = model.token_model if store == torch.float32 else copy.deepcopy(model.token_model).to(store)
+    token_model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    save_file({k: v.contiguous() for k, v in model.relation_head.state_dict().items()},
-              str(out / "relation_head.safetensors"))
+    save_file(stored(model.relation_head), str(out / "relation_head.safetensors"))
     if model.crf is not None:
-        save_file({k: v.contiguous() for k, v in model.crf.state_dict().items()}, str(out / "crf.safetensors"))
+        save_file(stored(model.crf), str(out / "crf.safetensors"))
     if model.hints is not None:
-        save_file({k: v.contiguous() for k, v in model.hints.state_dict().items()}, str(out / "hints.safetensors"))
+        save_file(stored(model.hints), str(out / "hints.safetensors"))
     bigrams = None
     if model.bigrams is not None:
         # the frozen table in float16 (halves 60k × 64 × 4 bytes = 15 MB); the projection as trained
@@ -77,7 +89,10 @@ def load_model(path: str | Path) -> tuple[JointModel, object, Schema, dict, Deco
     p = check_model_dir(path)
     info = json.loads((p / "minzheng.json").read_text(encoding="utf-8"))
     schema = load_schema(str(p / "schema.yaml"))
-    token_model = AutoModelForTokenClassification.from_pretrained(p)
+    import torch
+
+    # float32 whatever the folder stores (save_dtype): the heads' load_state_dict casts the same way
+    token_model = AutoModelForTokenClassification.from_pretrained(p, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(p)
     head = RelationHead(RelationHeadConfig(**info["relation_head"]))
     head.load_state_dict(load_file(str(p / "relation_head.safetensors")))
