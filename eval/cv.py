@@ -53,10 +53,37 @@ def fold_ids(ids: list[str], folds: int | None) -> list[list[str]]:
     return [ordered[k::folds] for k in range(folds)]
 
 
+def variant_train_config(cfg: CVConfig, variant: Variant, fold_dir: Path):
+    """The training config of one fold of a trained variant: configs/train.yaml (`train_config`)
+    with the table's and the variant's overrides, on the fold's documents."""
+    from minzheng_ie.training.train import TrainConfig
+
+    data = apply_overrides(read_yaml(cfg.train_config), list(cfg.overrides) + list(variant.overrides))
+    data.update(data=str(fold_dir / "train_dev.jsonl"), output_dir=str(fold_dir / "model"), dev=None)
+    return from_dict(TrainConfig, data, f"{cfg.train_config} ({variant.name})")
+
+
+def check_variants(cfg: CVConfig, folds: list[list[str]], out: Path, schema) -> None:
+    """Every variant with a fold still to train, checked before the first fold runs: a config that
+    `train` would refuse (configs/train.yaml moved on under an old variant) fails now, naming the
+    variant, rather than after the earlier variants' hours."""
+    from minzheng_ie.training.train import check_train_config
+
+    for variant in cfg.variants:
+        if variant.system in ("rules", "fixed"):
+            continue
+        if all((out / variant.name / f"fold-{k}" / "predictions.jsonl").exists() for k in range(len(folds))):
+            continue  # every fold is reused; nothing of it trains
+        try:
+            check_train_config(variant_train_config(cfg, variant, out / variant.name / "fold-0"), schema)
+        except InputError as exc:
+            raise InputError(f"variant {variant.name!r}: {exc} (in its overrides or the table's)") from exc
+
+
 def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[list[str]], out: Path) -> list[Doc]:
     from minzheng_ie.inference.tag import load_tagger
     from minzheng_ie.training.report import write_json
-    from minzheng_ie.training.train import TrainConfig, train
+    from minzheng_ie.training.train import train
 
     preds: list[Doc] = []
     for k, held_out in enumerate(folds):
@@ -75,9 +102,7 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
         else:
             rest = [d for d in gold if d.id not in held_out]
             write_jsonl(rest, fold_dir / "train_dev.jsonl")
-            data = apply_overrides(read_yaml(cfg.train_config), list(cfg.overrides) + list(variant.overrides))
-            data.update(data=str(fold_dir / "train_dev.jsonl"), output_dir=str(fold_dir / "model"), dev=None)
-            tcfg = from_dict(TrainConfig, data, f"{cfg.train_config} ({variant.name})")
+            tcfg = variant_train_config(cfg, variant, fold_dir)
             started = time.monotonic()
             info = train(tcfg)
             tagger = load_tagger(str(fold_dir / "model"))
@@ -106,6 +131,7 @@ def cross_validate(cfg: CVConfig) -> dict:
     gold = load_docs(cfg.data)
     folds = fold_ids([d.id for d in gold], cfg.folds)
     out = Path(cfg.output_dir)
+    check_variants(cfg, folds, out, schema)
     results = {}
     for variant in cfg.variants:
         started = time.monotonic()

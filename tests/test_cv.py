@@ -38,3 +38,27 @@ def test_rule_baseline_cross_validation_and_resume(tmp_path, capsys):
     summed = json.loads((tmp_path / "out" / "cv.json").read_text(encoding="utf-8"))["results"]["rules"]
     assert summed["training_minutes"] == 17.5  # 5 × 1.5 + 0 + 1 + 2 + 3 + 4
     assert "summed from their fold.json: rules 17.5" in (tmp_path / "out" / "cv.md").read_text(encoding="utf-8")
+
+
+def test_a_variant_train_would_refuse_fails_before_the_first_fold(tmp_path, capsys):
+    # rules runs first in the table; the bad variant must stop the run before any fold is tagged
+    cfg = tmp_path / "cv.yaml"
+    cfg.write_text(f"train_config: configs/train.yaml\ndata: {GOLD_EXPORT}\noutput_dir: {tmp_path / 'out'}\n"
+                   "variants: [{name: rules, system: rules}, {name: no-hints, overrides: [rule_hints=false]}]\n",
+                   encoding="utf-8")
+    assert main(["eval", "cv", "--config", str(cfg)]) != 0
+    err = capsys.readouterr().err
+    assert "variant 'no-hints'" in err and "rule_labels=[]" in err
+    assert not (tmp_path / "out" / "rules").exists()
+
+
+@pytest.mark.parametrize("name", ["cv.yaml", "cv-encoder.yaml"])
+def test_the_shipped_cv_tables_are_valid_against_the_present_train_config(name, tmp_path):
+    # configs/train.yaml moves on under the tables' old variants: each must still be a config
+    # train accepts, or a rerun from scratch dies after hours of the variants before it
+    from minzheng_ie.core.config import load_config
+    from minzheng_ie.core.schema import load_schema
+    from minzheng_ie.eval.cv import CVConfig, check_variants
+
+    cfg = load_config(CVConfig, f"configs/{name}", [])
+    check_variants(cfg, [["a"]], tmp_path, load_schema())  # tmp_path: no fold is done, so every variant is checked

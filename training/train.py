@@ -73,6 +73,23 @@ class TrainConfig:
     silver: SilverConfig = field(default_factory=SilverConfig)
 
 
+def check_train_config(cfg: TrainConfig, schema=None) -> None:
+    """The checks that need no data, so a bad combination fails before anything loads or trains
+    (`mzie eval cv` runs them for every variant before its first fold)."""
+    from minzheng_ie.core.schema import load_schema
+
+    schema = schema or load_schema()
+    unknown = sorted(set(cfg.rule_labels) - set(schema.entity_labels))
+    if unknown:
+        raise InputError(f"rule_labels: {', '.join(unknown)} not entity labels of the schema "
+                         f"({', '.join(schema.entity_labels)}); name those to take from the rule tagger")
+    if cfg.save_dtype not in SAVE_DTYPES:
+        raise InputError(f"save_dtype: {cfg.save_dtype!r}; give one of {', '.join(SAVE_DTYPES)}")
+    if cfg.rule_labels and not cfg.rule_hints:
+        raise InputError("rule_labels needs rule_hints: true (the rule tagger's entities are the hints); "
+                         "set rule_hints=true or rule_labels=[]")
+
+
 def seeded_share(docs: list[Doc], share: float, seed: int) -> set[str]:
     """The ids of a seeded share of `docs` (at least one), whole documents: the same seed gives
     nested sets, so a 25% share is inside the 50% one."""
@@ -220,15 +237,7 @@ def fit(cfg: TrainConfig, scratch: Path, progress: bool = False, distributed: bo
     rank, workers = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
     per_worker = per_worker_batch(cfg, workers)
     schema = load_schema()
-    unknown = sorted(set(cfg.rule_labels) - set(schema.entity_labels))
-    if unknown:
-        raise InputError(f"rule_labels: {', '.join(unknown)} not entity labels of the schema "
-                         f"({', '.join(schema.entity_labels)}); name those to take from the rule tagger")
-    if cfg.save_dtype not in SAVE_DTYPES:
-        raise InputError(f"save_dtype: {cfg.save_dtype!r}; give one of {', '.join(SAVE_DTYPES)}")
-    if cfg.rule_labels and not cfg.rule_hints:
-        raise InputError("rule_labels needs rule_hints: true (the rule tagger's entities are the hints); "
-                         "set rule_hints=true or rule_labels=[]")
+    check_train_config(cfg, schema)
     docs = load_docs(cfg.data)
     train_docs, dev_docs = split_train_dev(cfg, docs)
     if not 0 < cfg.train_fraction <= 1:
