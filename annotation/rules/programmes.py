@@ -18,6 +18,7 @@ and suffix patterns that are wrong more often than right.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, replace
 from functools import cache
@@ -142,7 +143,11 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
             i += 1
     # 2. quoted scheme names. The quotes give the whole name, so a lexicon name inside them is
     # part of it (“光彩助学——圆梦行动” holds the lexicon's 圆梦行动): the quoted name replaces
-    # it and takes its reliability.
+    # it and takes its reliability. The hits so far are the lexicon's, in text order and never
+    # overlapping, so those inside a quote are a run found by bisection: linear in the text.
+    lexicon, replaced = hits, set()
+    lexicon_starts = [h.start for h in lexicon]
+    quoted: list[ProgrammeHit] = []
     for m in QUOTED.finditer(shadow):
         inner = m.group(1)
         tail = shadow[m.end():m.end() + 2]
@@ -151,17 +156,22 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
             s, e = m.start(1), m.end(1)
             # A year or number inside (“大手牵小手——2023年母亲微笑行动”) marks an event's title
             # around the scheme, not the scheme's own name: the lexicon name inside is kept.
-            inside = [] if re.search(r"[0-9０-９]", inner) else \
-                [h for h in hits if h.cue == "lexicon" and s <= h.start and h.end <= e]
+            inside = []
+            if not re.search(r"[0-9０-９]", inner):
+                k = bisect.bisect_left(lexicon_starts, s)
+                while k < len(lexicon) and lexicon[k].end <= e:
+                    inside.append(lexicon[k])
+                    replaced.add(k)
+                    k += 1
             if inside:
-                hits = [h for h in hits if h not in inside]
                 # the spec's trailing 项目: outside when the name stands without it
                 # (“孤儿医疗康复明天计划项目” → 孤儿医疗康复明天计划, “福彩圆梦·孤儿助学工程” → 福彩圆梦·孤儿助学)
                 if inner.endswith(("项目", "工程")) and (inner[:-2].endswith(rules.suffixes)
                                                         or any(h.end == e - 2 for h in inside)):
                     e -= 2
-            hits.append(ProgrammeHit(s, e, 0.85, QUOTED_AROUND_LEXICON) if inside
-                        else ProgrammeHit(s, e, 0.6, "quoted scheme name"))
+            quoted.append(ProgrammeHit(s, e, 0.85, QUOTED_AROUND_LEXICON) if inside
+                          else ProgrammeHit(s, e, 0.6, "quoted scheme name"))
+    hits = [h for k, h in enumerate(lexicon) if k not in replaced] + quoted
     # 3. unquoted names ending in a scheme suffix
     for suffix in rules.unquoted_suffixes:
         for m in re.finditer(re.escape(suffix), shadow):
