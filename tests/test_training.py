@@ -597,4 +597,8 @@ def test_train_engine_options_are_checked_before_anything_runs(tmp_path, capsys)
     if importlib.util.find_spec("ray") is not None:  # the batch check comes before Ray starts
         assert main(["-q", "train", "--config", str(config), "--engine", "ray", "--workers", "3"]) == 2
         assert "multiple of --workers" in capsys.readouterr().err
+        # so do the options that do not go together, which the workers would only meet later
+        assert main(["-q", "train", "--config", str(config), "--engine", "ray", "--workers", "2",
+                     "--set", "rule_labels=[programme]"]) == 2
+        assert "rule_labels needs rule_hints" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()

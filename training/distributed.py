@@ -22,7 +22,7 @@ from pathlib import Path
 
 from minzheng_ie.core.errors import InputError
 
-from .train import TrainConfig, per_worker_batch
+from .train import TrainConfig, check_train_config, per_worker_batch
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ def train_on_ray(cfg: TrainConfig, workers: int, address: str | None = None) -> 
         raise InputError(f"--address {address}: train from a machine of the cluster (--address auto or HEAD:6379), "
                          f"not through Ray Client: the model comes back through a folder beside output_dir that "
                          f"this process and the first worker must both reach")
-    per_worker_batch(cfg, workers)  # a batch that does not split fails before Ray starts
+    # a batch that does not split, or options that do not go together, fail before Ray starts
+    per_worker_batch(cfg, workers)
+    check_train_config(cfg)
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
