@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import pytest
 
-from minzheng_ie.core.record import Doc
+from minzheng_ie.core.record import Doc, Entity
 from minzheng_ie.annotation.rules import RuleTagger
 from minzheng_ie.annotation.rules.figures import find_figures
 from minzheng_ie.annotation.rules.programmes import find_programmes, hand_rules
@@ -177,6 +177,59 @@ def test_region_list_after_the_programme_clause(tagger):
     doc = tagger(Doc("t", "重庆市推进居家和社区养老服务改革试点,大足、南岸、渝北、北碚、万州5个区通过国家改革试点成果评审验收。"))
     rels = {(doc.text_of(r.head), r.label, doc.text_of(r.tail)) for r in doc.relations}
     assert {("居家和社区养老服务改革试点", "in_region", place) for place in ("大足", "南岸", "渝北", "北碚", "万州")} <= rels
+
+
+def linked_regions(text, names, places):
+    """in_region links the rule linker makes among hand-placed programmes and regions (each
+    string's first occurrence), as (programme, region) texts."""
+    from minzheng_ie.annotation.rules.relations import find_relations
+
+    ents = sorted([(text.index(n), n, "programme") for n in names] + [(text.index(p), p, "region") for p in places])
+    entities = [Entity(i, i + len(s), label, s, f"T{k}") for k, (i, s, label) in enumerate(ents, 1)]
+    by_id = {e.id: e.text for e in entities}
+    return {(by_id[r.head], by_id[r.tail]) for r in find_relations(text, entities, RuleTagger().schema)
+            if r.label == "in_region"}
+
+
+def test_a_subject_region_links_the_programmes_of_a_later_clause():
+    text = "2023年3月1日起，德州市按照国家统一部署，基本医疗保险、工伤保险和生育保险统一执行新的缴费基数。"
+    assert linked_regions(text, ["基本医疗保险", "工伤保险", "生育保险"], ["德州市"]) == {
+        ("基本医疗保险", "德州市"), ("工伤保险", "德州市"), ("生育保险", "德州市")}
+
+
+def test_a_region_without_a_programme_in_its_clause_links_the_nearest_one_before_it():
+    text = "开展“挥毫九州·国学书法教育”公益项目，助学行动在保定落地，惠及师生。"
+    assert linked_regions(text, ["挥毫九州·国学书法教育"], ["保定"]) == {("挥毫九州·国学书法教育", "保定")}
+    # the region of its own clause still wins, and a region further off than REGION_REACH is not linked
+    text = "临时救助覆盖洪江市，特困供养覆盖" + "、".join(["辖区"] * 30) + "，还走访了黔城镇。"
+    assert linked_regions(text, ["临时救助", "特困供养"], ["洪江市", "黔城镇"]) == {("临时救助", "洪江市")}
+
+
+def test_the_region_part_of_an_organisation_name_links_the_programme_it_runs():
+    text = "近日，衡阳县民政局在“兜底解忧暖民心”行动中走访困难群众。"
+    assert linked_regions(text, ["兜底解忧暖民心"], ["衡阳县"]) == {("兜底解忧暖民心", "衡阳县")}
+
+
+def test_region_linking_work_grows_linearly_in_a_run_on_sentence():
+    """A sentence of n clauses, each with a region and every other one with a programme: the
+    sentence search bisects, so doubling n about doubles the work."""
+    from minzheng_ie.annotation.rules.relations import find_relations
+
+    schema = RuleTagger().schema
+
+    def sentence(n):
+        text, entities = "", []
+        for k in range(n):
+            if k % 2 == 0:
+                entities.append(Entity(len(text), len(text) + 4, "programme", "临时救助", f"P{k}"))
+                text += "临时救助，"
+            entities.append(Entity(len(text) + 2, len(text) + 5, "region", "洪江市", f"R{k}"))
+            text += "走访洪江市，"
+        return text, entities
+
+    steps = [traced_steps(find_relations, *sentence(n), schema) for n in (200, 400, 800)]
+    ratios = [b / a for a, b in zip(steps, steps[1:])]
+    assert all(r < 2.2 for r in ratios), (steps, ratios)
 
 
 def test_differences_and_thresholds_are_not_linked(tagger):
