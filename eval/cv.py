@@ -101,10 +101,14 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
             fold_preds = [tagger(Doc(d.id, d.text, meta=Meta())) for d in test]
         else:
             rest = [d for d in gold if d.id not in held_out]
-            write_jsonl(rest, fold_dir / "train_dev.jsonl")
+            copy = fold_dir / "train_dev.jsonl"  # a copy of gold, only needed while training
+            write_jsonl(rest, copy)
             tcfg = variant_train_config(cfg, variant, fold_dir)
             started = time.monotonic()
-            info = train(tcfg)
+            try:
+                info = train(tcfg)
+            finally:  # a failed fold leaves no stray copy of the gold beside its logs
+                copy.unlink(missing_ok=True)
             tagger = load_tagger(str(fold_dir / "model"))
             fold_preds = [tagger(Doc(d.id, d.text, meta=Meta())) for d in test]
             minutes = (time.monotonic() - started) / 60
@@ -112,7 +116,6 @@ def run_variant(cfg: CVConfig, variant: Variant, gold: list[Doc], folds: list[li
                      minutes, info["best_epoch"])
             write_json(fold_dir / "fold.json", {"held_out": held_out, "training_minutes": round(minutes, 2),
                                                 "best_epoch": info["best_epoch"], "dev": info["data"]["dev"]})
-            (fold_dir / "train_dev.jsonl").unlink()  # a copy of gold, only needed while training
             if not cfg.keep_models:
                 shutil.rmtree(fold_dir / "model", ignore_errors=True)
         write_jsonl(fold_preds, done)

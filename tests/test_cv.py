@@ -62,3 +62,19 @@ def test_the_shipped_cv_tables_are_valid_against_the_present_train_config(name, 
 
     cfg = load_config(CVConfig, f"configs/{name}", [])
     check_variants(cfg, [["a"]], tmp_path, load_schema())  # tmp_path: no fold is done, so every variant is checked
+
+
+def test_a_fold_whose_training_fails_leaves_no_copy_of_the_gold(tmp_path, capsys, monkeypatch):
+    import minzheng_ie.training.train as train_module
+
+    def refuse(cfg):
+        raise InputError("train: a document of the fold cannot be encoded (stand-in failure)")
+
+    monkeypatch.setattr(train_module, "train", refuse)
+    cfg = tmp_path / "cv.yaml"
+    cfg.write_text(f"train_config: configs/train.yaml\ndata: {GOLD_EXPORT}\noutput_dir: {tmp_path / 'out'}\n"
+                   "variants: [{name: hints, overrides: []}]\n", encoding="utf-8")
+    assert main(["eval", "cv", "--config", str(cfg)]) != 0
+    assert "stand-in failure" in capsys.readouterr().err
+    assert (tmp_path / "out" / "hints" / "fold-0").is_dir()  # the fold was reached
+    assert list((tmp_path / "out").rglob("train_dev.jsonl")) == []
