@@ -5,6 +5,7 @@ them; the guideline quotes them. Section names refer to ../shared/annotation-spe
 """
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 
@@ -44,6 +45,24 @@ def sentence_bounds(text: str) -> list[tuple[int, int]]:
     if start < len(text):
         out.append((start, len(text)))
     return out
+
+
+# A document, law or plan title (《…》) on one line: no programme is tagged inside one, and a
+# region only with its suffix (annotation/GUIDELINES.md §6, question 2).
+TITLE = re.compile(r"《[^《》\n]*》")
+
+
+class Titles:
+    """The 《…》 titles of a text, for asking whether a span lies inside one: titles never
+    overlap, so the one to check is found by bisection."""
+
+    def __init__(self, text: str):
+        self.spans = [(m.start(), m.end()) for m in TITLE.finditer(text)]
+        self.starts = [a for a, _ in self.spans]
+
+    def around(self, start: int, end: int) -> bool:
+        k = bisect.bisect_right(self.starts, start) - 1  # the last title opening at or before start
+        return k >= 0 and end <= self.spans[k][1]
 
 
 def sentence_index(text: str) -> list[int]:

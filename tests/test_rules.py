@@ -232,6 +232,23 @@ def test_region_linking_work_grows_linearly_in_a_run_on_sentence():
     assert all(r < 2.2 for r in ratios), (steps, ratios)
 
 
+def test_nothing_but_a_suffixed_region_is_tagged_inside_a_title(tagger):
+    doc = tagger(Doc("t", "人社部发布《关于开展高校毕业生就业服务攻坚行动的通知》，《长沙倡议》和《北京市临时救助办法》也已印发。"
+                          "各地做好临时救助。"))
+    assert spans(doc) == [("北京市", "region"), ("临时救助", "programme")]
+    assert doc.entities[-1].start > doc.text.index("。")  # the campaign outside the title
+
+
+def test_titles_are_found_on_one_line_and_never_across_another():
+    from minzheng_ie.core.spec import Titles
+
+    text = "《甲》乙《丙\n丁》《戊《己》"
+    titles = Titles(text)
+    assert titles.spans == [(0, 3), (11, 14)]  # 《丙 and 丁》 are cut by the line break; 《戊 never closes
+    assert titles.around(1, 2) and titles.around(12, 13)
+    assert not titles.around(3, 4) and not titles.around(5, 6) and not titles.around(2, 4)
+
+
 def test_differences_and_thresholds_are_not_linked(tagger):
     doc = tagger(Doc("t", "城乡低保标准比上年增加6元,低保覆盖5000户以上。"))
     linked = {doc.text_of(r.tail) for r in doc.relations}
