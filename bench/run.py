@@ -20,7 +20,9 @@ Systems, each timed `repeats` times in rotation (so machine noise hits all alike
   argmax — with its entities compared to the pipeline's;
 - ours: the project's real path (rule hints for models trained with them, CRF/Viterbi
   decoding, relations, normalisation) in fp32,
-  int8 (dynamic quantisation of the linear layers) and ONNX Runtime (encoder exported once).
+  int8 (dynamic quantisation of the linear layers) and ONNX Runtime (encoder exported once);
+- rules alone: the rule tagger (`--model rules`, the annotators' pre-annotator), entities,
+  relations and values, no model.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import torch
 
 from minzheng_ie.core.record import Doc, write_text_atomic
 from minzheng_ie.inference.model_tagger import ModelTagger
+from minzheng_ie.inference.tag import load_tagger
 from minzheng_ie.training.predict import DecodeSettings, predict_docs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,6 +187,8 @@ def main() -> int:
     fp32.tokenizer.model_max_length = fp32.settings.max_length  # the pipeline chunks by it
     int8 = ModelTagger(args.model, runtime="int8")
     onnx = ModelTagger(args.model, runtime="onnx")
+    rules = load_tagger("rules")
+    rules(Doc("warm-up", "重庆市低保"))  # the gazetteer and lexicon load on first use, not in a timed run
     nlp = pipeline("token-classification", model=fp32.model.token_model, tokenizer=fp32.tokenizer,
                    aggregation_strategy="simple", device=-1, stride=fp32.settings.stride,
                    batch_size=fp32.settings.batch_size)
@@ -196,6 +201,7 @@ def main() -> int:
         "ours fp32": lambda docs: fp32.tag_batch(docs),
         "ours int8": lambda docs: int8.tag_batch(docs),
         "ours onnx": lambda docs: onnx.tag_batch(docs),
+        "rules alone": lambda docs: [rules(d) for d in docs],
     }
     results = {"model": args.model, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                "torch": torch.__version__, "repeats": args.repeats, "corpus_chars": args.corpus_chars, "sets": {}}

@@ -131,10 +131,11 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
     # is part of it: the qualified name is a candidate of its own length, and the longest wins,
     # so 农村特困供养 beats the lexicon's 农村特困.
     starts = _lengths_by_first_char(rules.names)
+    qualifier_firsts = {q[0] for q in rules.qualifiers}  # most positions start no qualifier
     i = 0
     while i < n:
         L = _lexicon_length(shadow, i, rules.names, starts)
-        for q in rules.qualifiers:
+        for q in rules.qualifiers if shadow[i] in qualifier_firsts else ():
             if shadow.startswith(q, i):
                 after = _lexicon_length(shadow, i + len(q), rules.names, starts)
                 if after:

@@ -101,13 +101,27 @@ def _derived_names() -> dict[str, Place]:
     return out
 
 
+@cache
+def _name_lengths(rules: RegionRules) -> dict[str, tuple[int, ...]]:
+    """First character → the lengths, longest first, of the areas, names, derived names and
+    short forms that start with it: each position tries only those instead of every length.
+    Lengths run from 2 to 12: the gazetteer's few longer names are never looked for."""
+    gaz = load_gazetteer()
+    out: dict[str, set[int]] = {}
+    for table in (rules.areas, gaz.names, _derived_names(), gaz.aliases):
+        for name in table:
+            if 2 <= len(name) <= min(gaz.max_len, 12):
+                out.setdefault(name[0], set()).add(len(name))
+    return {ch: tuple(sorted(ls, reverse=True)) for ch, ls in out.items()}
+
+
 def find_regions(shadow: str) -> list[RegionHit]:
     gaz = load_gazetteer()
     rules = region_rules()
     context = None  # computed on first short-form candidate
     derived = _derived_names()
     hits: list[RegionHit] = []
-    max_len = min(gaz.max_len, 12)
+    lengths = _name_lengths(rules)
     n = len(shadow)
     i = 0
     while i < n:
@@ -115,7 +129,9 @@ def find_regions(shadow: str) -> list[RegionHit]:
             i += 1
             continue
         found = None
-        for L in range(min(max_len, n - i), 1, -1):
+        for L in lengths.get(shadow[i], ()):
+            if L > n - i:
+                continue
             s = shadow[i:i + L]
             if s not in rules.areas and s not in gaz.names and s not in derived and s not in gaz.aliases:
                 continue  # no place by this name: the common case, one lookup in each table
