@@ -239,7 +239,8 @@ def cmd_learn_rules(args: argparse.Namespace) -> int:
             "# correct the gold or configs/programmes.yaml and rerun. Delete this file to use the hand rules alone.\n")
     write_text_atomic(out, head + yaml.safe_dump(learnt, allow_unicode=True, sort_keys=False, width=100))
     print(f"{out}: {len(learnt['names'])} names, {len(learnt['figure_owner_only'])} figure-owner-only names, "
-          f"{len(learnt['dropped_suffixes'])} dropped suffixes, from {learnt['documents']} documents")
+          f"{len(learnt['dropped_suffixes'])} dropped suffixes, {len(learnt['weak_followers'])} weak followers, "
+          f"from {learnt['documents']} documents")
     return 0
 
 

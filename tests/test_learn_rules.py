@@ -61,6 +61,20 @@ def test_weak_lexicon_names_become_figure_owners_and_weak_suffixes_are_dropped()
     assert programmes(tagger, "再发暖心包。") == ["暖心包"]
 
 
+def test_a_follower_that_alone_makes_wrong_quoted_names_is_learnt_weak():
+    # five quoted brands made programmes by 品牌 alone, none in the gold; one quoted name with a
+    # lexicon name inside, followed by 品牌 too, that the gold tags
+    brands = doc("e", "打造“快乐吧”品牌。“幸福小屋”品牌升级。“金色年华”品牌发布。“乐享家”品牌亮相。“好邻居”品牌推广。")
+    inside = doc("f", "做强“阳光低保”品牌。", "阳光低保")
+    learnt = learn_rules([brands, inside])
+    assert learnt["weak_followers"] == [{"follower": "品牌", "hits": 5, "correct": 0}]
+    tagger = RuleTagger(programmes=apply_learned(hand_rules(), learnt, "test"))
+    assert programmes(tagger, "打造“快乐吧”品牌。") == []
+    assert programmes(RuleTagger(programmes=hand_rules()), "打造“快乐吧”品牌。") == ["快乐吧"]
+    assert programmes(tagger, "做强“阳光低保”品牌。") == ["阳光低保"]  # a lexicon name inside still counts
+    assert programmes(tagger, "实施“护苗计划”。") == ["护苗计划"]  # a scheme suffix inside still counts
+
+
 def test_settings_change_what_is_learnt():
     learnt = learn_rules(GOLD, LearnSettings(min_precision=0.2, min_tagged=1, min_hits=50))
     assert {"暖心包", "护苗计划", "温暖"} <= {x["name"] for x in learnt["names"]}

@@ -3,7 +3,7 @@
     mzie annotate learn-rules annotation/data/gold/split.json:train -o configs/programmes-learned.yaml
 
 The hand-written lexicon and patterns (configs/programmes.yaml) are measured against the
-gold, cue by cue, and three things are written down, each with its evidence:
+gold, cue by cue, and four things are written down, each with its evidence:
 
 - `names`: programme names the annotators tag that the lexicon lacks. A surface joins when
   it is tagged at least `min_tagged` times and at `min_precision` or more of its occurrences
@@ -13,6 +13,9 @@ gold, cue by cue, and three things are written down, each with its evidence:
   where a figure follows (乡村振兴资金2.3亿元): the spec's figure-owner rule.
 - `dropped_suffixes`: unquoted scheme suffixes (…行动, …工程) below `min_precision` on at
   least `min_hits` hits: the name-before-the-suffix pattern is dropped for them.
+- `weak_followers`: words after a quoted name (“…”品牌, “…”专项) that made it a programme by
+  themselves below `min_precision` on at least `min_hits` hits: they no longer do (a quoted
+  name with a lexicon name inside, or ending in a scheme suffix, still is one).
 
 Why one threshold: removing a set of predictions of precision p raises F1 exactly when
 p < F1 / 2 (F1 = 2TP / (2TP + FP + FN); taking out tp of n predictions moves the numerator by
@@ -35,7 +38,8 @@ from minzheng_ie.core.record import Doc
 from minzheng_ie.core.schema import config_path
 
 from . import RuleTagger
-from .programmes import LEARNED, ProgrammeRules, _bad_edges, apply_learned, find_programmes, hand_rules
+from .programmes import (LEARNED, QUOTED_SCHEME, ProgrammeRules, _bad_edges, apply_learned, find_programmes,
+                         hand_rules)
 from .script import simplified_shadow
 
 log = logging.getLogger(__name__)
@@ -77,14 +81,12 @@ def learn_names(docs: list[Doc], rules: ProgrammeRules, settings: LearnSettings)
     return out
 
 
-def cue_precision(docs: list[Doc], rules: ProgrammeRules) -> tuple[Counter, Counter, Counter, Counter]:
-    """Per lexicon name and per unquoted suffix: how many of the rule tagger's final programme
-    spans came from it (hits) and how many of those are gold spans (correct)."""
+def cue_precision(docs: list[Doc], rules: ProgrammeRules) -> dict[str, tuple[Counter, Counter]]:
+    """Per lexicon name ("name"), unquoted suffix ("suffix") and the follower that alone made a
+    quoted name a programme ("follower"): how many of the rule tagger's final programme spans
+    came from it (hits) and how many of those are gold spans (correct)."""
     tagger = RuleTagger(programmes=rules)
-    name_hits: Counter[str] = Counter()
-    name_ok: Counter[str] = Counter()
-    suffix_hits: Counter[str] = Counter()
-    suffix_ok: Counter[str] = Counter()
+    counts: dict[str, tuple[Counter, Counter]] = {k: (Counter(), Counter()) for k in ("name", "suffix", "follower")}
     for doc in docs:
         shadow = simplified_shadow(doc.text)
         gold = {(a, b) for a, b, _ in _gold_programmes(doc, shadow)}
@@ -94,14 +96,16 @@ def cue_precision(docs: list[Doc], rules: ProgrammeRules) -> tuple[Counter, Coun
                 continue  # lost to another rule's span
             right = (hit.start, hit.end) in gold
             if hit.cue == "lexicon":
-                name = shadow[hit.start:hit.end]
-                name_hits[name] += 1
-                name_ok[name] += right
+                kind, key = "name", shadow[hit.start:hit.end]
             elif hit.cue.startswith("name ending in "):
-                suffix = hit.cue.removeprefix("name ending in ")
-                suffix_hits[suffix] += 1
-                suffix_ok[suffix] += right
-    return name_hits, name_ok, suffix_hits, suffix_ok
+                kind, key = "suffix", hit.cue.removeprefix("name ending in ")
+            elif hit.cue == QUOTED_SCHEME and not shadow[hit.start:hit.end].endswith(rules.suffixes):
+                kind, key = "follower", shadow[hit.end + 1:hit.end + 3]  # after the closing quote
+            else:
+                continue
+            counts[kind][0][key] += 1
+            counts[kind][1][key] += right
+    return counts
 
 
 def learn_rules(docs: list[Doc], settings: LearnSettings = LearnSettings(), source: str = "") -> dict:
@@ -111,19 +115,22 @@ def learn_rules(docs: list[Doc], settings: LearnSettings = LearnSettings(), sour
     # cues are measured with the new names in place: they change which span wins where they overlap
     with_names = {x["name"] for x in names}
     rules = replace(base, names=base.names | with_names)
-    name_hits, name_ok, suffix_hits, suffix_ok = cue_precision(docs, rules)
+    counts = cue_precision(docs, rules)
 
-    def weak(hits: Counter, ok: Counter, key: str, pool) -> list[dict]:
+    def weak(kind: str, key: str, pool) -> list[dict]:
+        hits, ok = counts[kind]
         return [{key: k, "hits": hits[k], "correct": ok[k]} for k in sorted(hits)
                 if k in pool and hits[k] >= settings.min_hits and ok[k] / hits[k] < settings.min_precision]
 
-    owner_only = weak(name_hits, name_ok, "name", base.names)  # learnt names are not second-guessed
-    dropped = weak(suffix_hits, suffix_ok, "suffix", base.unquoted_suffixes)
-    log.info("learnt from %d documents: %d names, %d figure-owner-only names, %d dropped suffixes",
-             len(docs), len(names), len(owner_only), len(dropped))
+    owner_only = weak("name", "name", base.names)  # learnt names are not second-guessed
+    dropped = weak("suffix", "suffix", base.unquoted_suffixes)
+    followers = weak("follower", "follower", base.quoted_followers)
+    log.info("learnt from %d documents: %d names, %d figure-owner-only names, %d dropped suffixes, "
+             "%d weak followers", len(docs), len(names), len(owner_only), len(dropped), len(followers))
     return {"source": source, "documents": len(docs), "min_precision": settings.min_precision,
             "min_tagged": settings.min_tagged, "min_hits": settings.min_hits,
-            "names": names, "figure_owner_only": owner_only, "dropped_suffixes": dropped}
+            "names": names, "figure_owner_only": owner_only, "dropped_suffixes": dropped,
+            "weak_followers": followers}
 
 
 def settings_in_use() -> LearnSettings | None:

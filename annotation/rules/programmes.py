@@ -47,6 +47,9 @@ class ProgrammeRules:
     organisation_followers: tuple[str, ...] = ()
     qualifiers: tuple[str, ...] = ()
     continuations: tuple[str, ...] = ()
+    # followers that no longer make a quoted name a programme by themselves (learnt: “快乐吧”品牌);
+    # a lexicon name inside the quotes still does
+    weak_followers: tuple[str, ...] = ()
 
 
 LEARNED = "programmes-learned.yaml"
@@ -77,12 +80,13 @@ def hand_rules() -> ProgrammeRules:
 
 
 LEARNED_KEYS = {"source", "documents", "min_precision", "min_tagged", "min_hits",
-                "names", "figure_owner_only", "dropped_suffixes"}
+                "names", "figure_owner_only", "dropped_suffixes", "weak_followers"}
 
 
 def apply_learned(rules: ProgrammeRules, data: dict, where: str) -> ProgrammeRules:
     """`rules` with a learn-rules result applied: its names added to the lexicon, its
-    figure-owner-only names moved from the lexicon to the figure owners, its suffixes dropped."""
+    figure-owner-only names moved from the lexicon to the figure owners, its suffixes dropped,
+    its weak followers marked."""
     unknown = sorted(set(data) - LEARNED_KEYS)
     if unknown:
         raise InputError(f"{where}: unknown key(s) {unknown}; this file is written by "
@@ -101,7 +105,8 @@ def apply_learned(rules: ProgrammeRules, data: dict, where: str) -> ProgrammeRul
     dropped = entries("dropped_suffixes", "suffix")
     return replace(rules, names=frozenset(names),
                    figure_owners=rules.figure_owners + tuple(sorted(owner_only - set(rules.figure_owners))),
-                   unquoted_suffixes=tuple(x for x in rules.unquoted_suffixes if x not in dropped))
+                   unquoted_suffixes=tuple(x for x in rules.unquoted_suffixes if x not in dropped),
+                   weak_followers=tuple(sorted(entries("weak_followers", "follower"))))
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ QUOTED = re.compile(r"[“\"「]([^”\"」\n]{2,20})[”\"」]")
 OWNER_GAP = "(?:资金|資金|经费|經費|支出|金|费|費)?(?:共|累计|達|达|约|約)?"
 NAME_CHARS = re.compile(r"[\u4e00-\u9fff·]")
 QUOTED_AROUND_LEXICON = "quoted name around a lexicon name"
+QUOTED_SCHEME = "quoted scheme name"
 CLASSIFIERS = "个项座批所家类条"
 MAX_STEM = 10  # characters before an unquoted scheme suffix (configs/programmes.yaml)
 
@@ -168,6 +174,8 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
                     inside.append(lexicon[k])
                     replaced.add(k)
                     k += 1
+            if not inside and not inner.endswith(rules.suffixes) and tail in rules.weak_followers:
+                continue  # only a weak follower makes it a name: “快乐吧”品牌, “打非治违”专项整治
             if inside:
                 # the spec's trailing 项目: outside when the name stands without it
                 # (“孤儿医疗康复明天计划项目” → 孤儿医疗康复明天计划, “福彩圆梦·孤儿助学工程” → 福彩圆梦·孤儿助学)
@@ -175,7 +183,7 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
                                                         or any(h.end == e - 2 for h in inside)):
                     e -= 2
             quoted.append(ProgrammeHit(s, e, 0.85, QUOTED_AROUND_LEXICON) if inside
-                          else ProgrammeHit(s, e, 0.6, "quoted scheme name"))
+                          else ProgrammeHit(s, e, 0.6, QUOTED_SCHEME))
     hits = [h for k, h in enumerate(lexicon) if k not in replaced] + quoted
     # 3. unquoted names ending in a scheme suffix
     for suffix in rules.unquoted_suffixes:
