@@ -14,6 +14,7 @@ Value shapes (the key sets are stable; a key that does not apply is null):
                "qualifier": null, "min": null, "max": null}
     region    {"type": "region", "name": "洪江市", "level": "county", "code": "431281"}
 
+- Money in another currency (`572.3亿美元`) is tagged but not converted: its value is None.
 - A range (`3000-5000元`, `每张床位5000元—1万元`) fills `min` and `max`; the single
   value (`yuan` / `number`) is then null.
 - `qualifier` is one of QUALIFIERS or null. 余/多/来 inside the span qualify it; so do
