@@ -136,7 +136,7 @@ def find_programmes(shadow: str, rules: ProgrammeRules | None = None) -> list[Pr
     # A qualifier in front of a name (城镇|职工基本医疗保险, 农村|特困供养, 城市居民|最低生活保障)
     # is part of it: the qualified name is a candidate of its own length, and the longest wins,
     # so 农村特困供养 beats the lexicon's 农村特困.
-    starts = _lengths_by_first_char(rules.names)
+    starts = lengths_by_first_char(rules.names)
     qualifier_firsts = {q[0] for q in rules.qualifiers}  # most positions start no qualifier
     i = 0
     while i < n:
@@ -226,7 +226,7 @@ def _lexicon_length(shadow: str, i: int, names: frozenset[str], starts: dict[str
 
 
 @cache
-def _lengths_by_first_char(names: frozenset[str]) -> dict[str, tuple[int, ...]]:
+def lengths_by_first_char(names: frozenset[str]) -> dict[str, tuple[int, ...]]:
     """First character → the lengths (≥ 2, longest first) of the names that start with it."""
     out: dict[str, set[int]] = {}
     for name in names:

@@ -26,6 +26,7 @@ from minzheng_ie.core.schema import config_path
 from minzheng_ie.core.spec import Titles
 
 from .gazetteer import Place, load_gazetteer
+from .programmes import lengths_by_first_char
 
 VILLAGE_IN_CHAIN = re.compile(r"[\u4e00-\u9fff]{2,4}?(?:社区|村)(?![\u4e00-\u9fff]{0,1}(?:社区|村))")
 PLACEHOLDER = re.compile(r"(?<![A-Za-z])[XxＸｘ×]{1,3}(?:省|市|区|县|镇|乡|街道)")
@@ -107,12 +108,8 @@ def _name_lengths(rules: RegionRules) -> dict[str, tuple[int, ...]]:
     short forms that start with it: each position tries only those instead of every length.
     Lengths run from 2 to 12: the gazetteer's few longer names are never looked for."""
     gaz = load_gazetteer()
-    out: dict[str, set[int]] = {}
-    for table in (rules.areas, gaz.names, _derived_names(), gaz.aliases):
-        for name in table:
-            if 2 <= len(name) <= min(gaz.max_len, 12):
-                out.setdefault(name[0], set()).add(len(name))
-    return {ch: tuple(sorted(ls, reverse=True)) for ch, ls in out.items()}
+    tables = (rules.areas, gaz.names, _derived_names(), gaz.aliases)
+    return lengths_by_first_char(frozenset(name for table in tables for name in table if len(name) <= 12))
 
 
 def find_regions(shadow: str) -> list[RegionHit]:
