@@ -100,6 +100,31 @@ def test_short_forms_need_their_province_in_the_document(tagger):
     assert not [t for t, lab in spans(without) if lab == "region"]
 
 
+def test_short_form_gives_way_to_a_full_name_starting_inside_it(tagger):
+    # 吉林 in the document allows the county short form 和龙 (和龙市); here its 龙 begins 龙文区
+    doc = tagger(Doc("t", "吉林省延边州和龙有温泉。漳州市餐饮烹饪行业协会和龙文区新时代文明实践中心"))
+    regions = [t for t, lab in spans(doc) if lab == "region"]
+    assert regions == ["吉林省", "延边州", "和龙", "漳州市", "龙文区"]
+
+
+def test_autonomous_areas_by_short_form_and_plain_suffix(tagger):
+    doc = tagger(Doc("t", "毕节市威宁自治县斗古镇，四川省阿坝州红原县，凉山自治州"))
+    regions = [t for t, lab in spans(doc) if lab == "region"]
+    assert regions[:4] == ["毕节市", "威宁自治县", "斗古镇", "四川省"]
+    assert regions[4:] == ["阿坝州", "红原县", "凉山自治州"]
+
+
+def test_metropolitan_and_economic_areas_are_one_named_area(tagger):
+    doc = tagger(Doc("t", "安徽省支持合肥都市圈与阜阳城市圈联动，成渝经济区、港澳台和皖北"))
+    regions = [t for t, lab in spans(doc) if lab == "region"]
+    assert regions == ["安徽省", "合肥都市圈", "阜阳", "成渝经济区", "港澳台", "皖北"]
+
+
+def test_generic_words_the_gazetteer_holds_as_township_names_are_not_regions(tagger):
+    doc = tagger(Doc("t", "全面推进振兴乡村，下游城乡生态提升，发展乡村旅游，清理开发区和国有农场"))
+    assert not [t for t, lab in spans(doc) if lab == "region"]
+
+
 def test_relative_references_are_not_regions(tagger):
     doc = tagger(Doc("t", "全市、全区、我市、本市、市级、全国、城乡、农村低保"))
     assert not [t for t, lab in spans(doc) if lab == "region"]
