@@ -228,3 +228,61 @@ def test_pretrain_score_compares_encoders_on_the_held_out_batches(tmp_path, corp
     assert [r["loss"] for r in json.loads(out.read_text(encoding="utf-8"))["scores"]] == [r["loss"] for r in rows]
     with pytest.raises(InputError, match="holdout_every is 0"):
         score_encoders(replace(cfg, holdout_every=0), dirs)
+
+
+# The GPU image as the script meets it: the project not installed and these packages absent.
+WITHOUT_PROJECT = '''
+import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+ABSENT = {"datasets", "seqeval", "label_studio_sdk", "opencc", "jionlp", "jieba", "ray"}
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ABSENT:
+            raise ImportError("absent here: " + name)
+sys.meta_path.insert(0, Absent())
+'''
+
+
+def test_gpu_script_trains_its_three_variants_with_only_torch_and_transformers(tmp_path):
+    """training/pretrain_gpu.sh on a pack whose files carry the corpus's names, in an interpreter
+    that has neither the project installed nor its data-pipeline packages (as on a bare GPU image)."""
+    import gzip
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from transformers import AutoModelForMaskedLM
+
+    from minzheng_ie.training.packed import pack_corpus
+
+    domain = ["gwr_national_1954_2024", "gwr_provincial_2025", "cpc_congress_reports", "stat_bulletins_a23",
+              "crud_news_2023_govrelated"]
+    files = []
+    for k, name in enumerate(domain + ["laws_regulations_lawrefbook"]):
+        path = tmp_path / f"{name}.jsonl.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(json.dumps({"text": TEXTS[k % 4] * 10}, ensure_ascii=False) + "\n")
+        files.append(str(path))
+    pack = pack_corpus(config(tmp_path, (files[0], files[1]), inputs=tuple(files), eval_inputs=(files[0],)))["pack"]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(WITHOUT_PROJECT, encoding="utf-8")
+    out = tmp_path / "gpu"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON": sys.executable, "PACK": pack,
+           "PYTHONPATH": str(site)}
+    sets = ["chunk_chars=30", "batch_size=4", "bf16=false", "max_steps=2", "warmup_steps=1", "logging_steps=1",
+            "eval_steps=1", "save_dtype=float32"]
+    proc = subprocess.run(["sh", "training/pretrain_gpu.sh", "1", str(out)] + [a for s in sets for a in ("--set", s)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {}
+    for name, layers, sources in (("small-domain", 4, 5), ("small-all", 4, 6), ("small6-all", 6, 6)):
+        summary = json.loads((out / name / "pretrain_summary.json").read_text(encoding="utf-8"))
+        assert summary["steps"] == 2 and len(summary["sources"]) == sources
+        assert AutoModelForMaskedLM.from_pretrained(out / name).config.num_hidden_layers == layers
+        rows[name] = [line for line in proc.stdout.splitlines() if line.startswith(name + " ")]
+    assert all(len(r) == 1 and r[0].split()[1:3] == ["0", "2"] for r in rows.values())
+    # a run that fails stops the others at once and shows why
+    proc = subprocess.run(["sh", "training/pretrain_gpu.sh", "1", str(tmp_path / "bad"), "--set", "masking=bogus"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "masking 'bogus'" in proc.stderr
