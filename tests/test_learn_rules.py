@@ -48,6 +48,15 @@ def test_learns_consistently_tagged_names_only():
     assert "温暖" not in names  # tagged at 2 of 8 occurrences: below min_precision
 
 
+def test_learnt_names_may_hold_digits_and_latin_among_chinese():
+    gold = [doc("a", "今年“99公益日”期间，腾讯99公益日筹款3亿元；12345热线；H5页面", "99公益日", "12345热线", "H5")]
+    gold.append(doc("b", "“99公益日”启动。12345热线接听。H5", "99公益日", "12345热线", "H5"))
+    names = {x["name"] for x in learn_rules(gold)["names"]}
+    assert {"99公益日", "12345热线"} <= names and "H5" not in names  # a name needs two Chinese characters
+    tagger = RuleTagger(programmes=apply_learned(hand_rules(), learn_rules(gold), "learnt"))
+    assert programmes(tagger, "参与99公益日活动") == ["99公益日"]
+
+
 def test_weak_lexicon_names_become_figure_owners_and_weak_suffixes_are_dropped():
     learnt = learn_rules(GOLD)
     assert learnt["figure_owner_only"] == [{"name": "乡村振兴", "hits": 5, "correct": 0}]
@@ -86,6 +95,14 @@ def test_organisation_and_facility_names_are_not_programmes():
     assert programmes(tagger, "市医保局召开会议，医保基金支出3亿元") == ["医保"]
     assert programmes(tagger, "省福彩中心发布公告，销售福彩12亿元") == ["福彩"]
     assert programmes(tagger, "新建养老助餐点40个，养老助餐服务3万人次") == ["养老助餐"]
+    assert programmes(tagger, "全市福彩投注站300个，福利彩票发行中心，失业保险经办机构") == []
+    assert programmes(tagger, "失业保险管理中心发放失业保险金") == ["失业保险"]
+
+
+def test_a_lexicon_schemes_pilot_is_part_of_its_name():
+    tagger = RuleTagger(programmes=hand_rules())
+    text = "88个城市启动城镇居民基本医疗保险试点；开展工伤保险制度试点"
+    assert programmes(tagger, text) == ["城镇居民基本医疗保险试点", "工伤保险"]  # 制度试点: the name ends before
 
 
 def test_a_learnt_file_is_checked():

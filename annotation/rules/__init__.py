@@ -16,7 +16,7 @@ from .regions import find_regions
 from .relations import find_relations
 from .script import simplified_shadow
 
-VERSION = "rules-1.0"
+VERSION = "rules-1.1"
 # programme hits that are whole names: the regions inside them are not candidates
 NAME_CUES = ("lexicon", QUOTED_AROUND_LEXICON)
 
