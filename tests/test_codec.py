@@ -154,6 +154,31 @@ def test_bigram_ids_are_each_characters_left_and_right_bigram(fixture_docs, gold
     assert encode("低保", tok, max_length=8, stride=2)[0].bigrams is None  # no index, no bigrams
 
 
+def test_word_features_give_every_character_its_jieba_word_position_and_class(fixture_docs):
+    """One feature per code point, whatever the text holds (digits, Latin, spaces, traditional
+    script, an astral character, line breaks); words run B M… E or stand alone as S; a word-feature
+    index makes the codec read features where a bigram index makes it read bigrams."""
+    pytest.importorskip("jieba")
+    from minzheng_ie.training.codec import (NO_BIGRAM, WORD_FEATURES, LexicalIndex, char_lexical_ids, encode,
+                                            word_features)
+
+    for d in fixture_docs:
+        feats = word_features(d.text)
+        assert len(feats) == len(d.text) and set(feats) <= set(WORD_FEATURES)
+        for prev, cur in zip(["S"] + [f[0] for f in feats], [f[0] for f in feats]):
+            assert (cur in "BS") == (prev in "ES")  # a word starts exactly where the last one ended
+    assert word_features("重庆市发放低保") == ["Bp", "Mp", "Ep", "Bv", "Ev", "Bv", "Ev"]  # 重庆市: a place
+    index = LexicalIndex(WORD_FEATURES, "words")
+    assert index["Bp"] == 1 and index.kind == "words" and LexicalIndex(["低保"]).kind == "bigram"
+    text = fixture_docs[0].text
+    own = char_lexical_ids(text, index)
+    assert own == [index[f] for f in word_features(text)]
+    tok = make_tokenizer([text])
+    for w in encode(text, tok, max_length=24, stride=8, bigram_index=index):
+        for c, pair in zip(w.char_of_token, w.bigrams):
+            assert pair == ([own[c - 1] if c else NO_BIGRAM, own[c]] if c is not None else [NO_BIGRAM, NO_BIGRAM])
+
+
 def test_viterbi_path_is_the_best_path_by_enumeration():
     """The numpy Viterbi against scoring every path of small random problems (L³·⁶ paths)."""
     import itertools

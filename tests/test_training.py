@@ -550,7 +550,7 @@ def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp
                       bigram_vectors=str(vec_file)))
     m1, tok, schema, info, settings = load_model(tmp_path / "m")
     m2, *_ = load_model(tmp_path / "m")
-    assert info["bigrams"] == {"vocabulary": len(vectors), "dim": 8}
+    assert info["bigrams"] == {"vocabulary": len(vectors), "dim": 8, "kind": "bigram"}
     k = m1.bigrams.index["低保"]
     assert torch.allclose(m1.bigrams.table.weight[k], torch.tensor(vectors["低保"]).half().float())  # frozen
     assert torch.count_nonzero(m1.bigrams.table.weight[0]) == 0 and torch.count_nonzero(m1.bigrams.proj.weight) > 0
@@ -584,6 +584,49 @@ def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp
     (tmp_path / "m" / "bigrams.json").unlink()
     with pytest.raises(InputError, match="bigrams.json is missing"):
         load_model(tmp_path / "m")
+
+
+def test_word_feature_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_path):
+    """word_features: jieba word features ride the bigram channel with fixed codes; the model
+    saves and loads as kind "words", and torch, ONNX and a reload tag alike."""
+    pytest.importorskip("jieba")
+    from dataclasses import replace
+
+    from conftest import FIXTURES
+    from minzheng_ie.annotation import markup
+    from minzheng_ie.inference.model_tagger import ModelTagger
+    from minzheng_ie.training.codec import WORD_FEATURES, encode
+    from minzheng_ie.training.persist import load_model
+    from minzheng_ie.training.train import TrainConfig, check_train_config, train
+
+    docs = [markup.parse(m, name) for name, m in FIXTURES.items()]
+    write_jsonl(docs, tmp_path / "d.jsonl")
+    cfg = TrainConfig(data=str(tmp_path / "d.jsonl"), dev=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "m"),
+                      base_model="scratch:tiny", epochs=3, batch_size=4, learning_rate=3e-3, max_length=32, stride=8,
+                      word_features=True)
+    train(cfg)
+    m1, tok, schema, info, settings = load_model(tmp_path / "m")
+    m2, *_ = load_model(tmp_path / "m")
+    assert info["bigrams"] == {"vocabulary": len(WORD_FEATURES), "dim": 64, "kind": "words"}
+    assert m1.bigrams.kind == "words" and m1.bigrams.index.kind == "words"
+    assert torch.equal(m1.bigrams.table.weight, m2.bigrams.table.weight)  # the codes survive float16 storage
+    assert torch.count_nonzero(m1.bigrams.proj.weight) > 0
+    text = docs[0].text
+    a = predict_doc(m1, tok, Doc("a", text), schema, ID2LABEL, settings)
+    assert a.to_json() == predict_doc(m2, tok, Doc("a", text), schema, ID2LABEL, settings).to_json()
+    w = encode(text, tok, max_length=32, stride=8, bigram_index=m1.bigrams.index)[0]
+    ids, mask, feats = torch.tensor([w.input_ids]), torch.tensor([w.attention_mask]), torch.tensor([w.bigrams])
+    with torch.inference_mode():  # the features reach the encoder
+        assert not torch.allclose(m1.encode(ids, mask, None, feats)[0], m1.encode(ids, mask)[0])
+    texts = [Doc(d.id, d.text) for d in docs]
+    ref = ModelTagger(tmp_path / "m").tag_batch(texts)
+    assert [[e.span for e in d.entities] for d in ref] == [
+        [e.span for e in predict_doc(m1, tok, d, schema, ID2LABEL, settings).entities] for d in texts]
+    if importlib.util.find_spec("onnxruntime"):
+        onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
+        assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+    with pytest.raises(InputError, match="share one input channel"):
+        check_train_config(replace(cfg, bigram_vectors="bigrams.vec"))
 
 
 def test_train_engine_options_are_checked_before_anything_runs(tmp_path, capsys):

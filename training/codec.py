@@ -16,9 +16,11 @@ character's prediction is taken from the window in which it sits farthest from a
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+from minzheng_ie.core.errors import InputError
 from minzheng_ie.core.record import Doc, Entity
 
 IGNORE = -100  # label id the loss ignores (transformers' convention)
@@ -126,16 +128,64 @@ def char_bigram_ids(text: str, index: dict[str, int]) -> list[int]:
     return [NO_BIGRAM if b is None else index.get(b, NO_BIGRAM) for b in char_bigrams(text)]
 
 
+# Word features (model.BigramEmbedding of kind "words"): each character's position in its jieba
+# word (Begin, Middle, End, Single) and the word's part of speech, coarsened to place (ns),
+# organisation (nt), person (nr), numeral (m), measure word (q), verb (v) or other: 4 × 7 = 28
+# features, each a two-character name so that they ride the bigram channel unchanged. A
+# segmenter's word edges and its place and organisation names are what a character encoder that
+# has seen little text lacks; the gazetteer-free tagger gains from them (models/README.md).
+WORD_CLASSES = (("ns", "p"), ("nt", "o"), ("nr", "n"), ("m", "m"), ("q", "q"), ("v", "v"))
+WORD_FEATURES = tuple(pos + cls for pos in "BMES" for cls in "ponmqvx")
+
+
+def _word_class(flag: str) -> str:
+    return next((cls for prefix, cls in WORD_CLASSES if flag.startswith(prefix)), "x")
+
+
+def word_features(text: str) -> list[str]:
+    """Per character, its word feature (WORD_FEATURES) from jieba's segmentation with parts of speech."""
+    try:
+        import jieba
+        import jieba.posseg as posseg
+    except ImportError as exc:
+        raise InputError("this model reads word features, which need jieba: pip install jieba") from exc
+    jieba.setLogLevel(logging.WARNING)
+    out: list[str] = []
+    for pair in posseg.cut(text):
+        cls, n = _word_class(pair.flag), len(pair.word)
+        out += [f"S{cls}"] if n == 1 else [f"B{cls}"] + [f"M{cls}"] * (n - 2) + [f"E{cls}"]
+    if len(out) != len(text):  # jieba returns the text whole, in order; this guards the alignment
+        raise RuntimeError(f"word features: {len(out)} for {len(text)} characters")
+    return out
+
+
+class LexicalIndex(dict):
+    """Name → id for a BigramEmbedding's vocabulary, with the kind of name it holds: "bigram"
+    (char_bigrams) or "words" (word_features). The codec reads the kind to compute the names."""
+
+    def __init__(self, names: Sequence[str], kind: str = "bigram"):
+        super().__init__((name, i + 1) for i, name in enumerate(names))
+        self.kind = kind
+
+
+def char_lexical_ids(text: str, index: dict[str, int]) -> list[int]:
+    """Per character, the id its right-hand slot reads: the bigram it starts, or its word feature."""
+    if getattr(index, "kind", "bigram") == "words":
+        return [index.get(f, NO_BIGRAM) for f in word_features(text)]
+    return char_bigram_ids(text, index)
+
+
 def encode(text: str, tokenizer, *, max_length: int = 512, stride: int = 128,
            tags: Sequence[str] | None = None, label2id: dict[str, int] | None = None,
            hint_tags: Sequence[str] | None = None, bigram_index: dict[str, int] | None = None) -> list[Window]:
     """Windows of token ids for `text`; with `tags` and `label2id`, labels aligned to the first token of
     every character (other tokens and special tokens get IGNORE); with `hint_tags` and `label2id`,
     hint ids the same way (HINT_OFFSET + label id), with NO_HINT where labels have IGNORE; with
-    `bigram_index` (bigram → id), each character's left and right bigram ids the same way."""
+    `bigram_index` (bigram → id), each character's left and right bigram ids the same way (with a
+    word-feature index, the word features of the character before it and of its own)."""
     if not text:
         return []
-    right = char_bigram_ids(text, bigram_index) if bigram_index is not None else None
+    right = char_lexical_ids(text, bigram_index) if bigram_index is not None else None
     enc = tokenizer(list(text), is_split_into_words=True, truncation=True, max_length=max_length,
                     stride=stride, return_overflowing_tokens=True)
     windows = []

@@ -23,6 +23,9 @@ it is part of — the one it ends and the one it starts — as word2vec vectors 
 whole corpus (training/vectors.py), kept frozen, projected and added to the token embeddings:
 the classic lift of Chinese NER before BERT, for a small encoder that has seen far less text
 than the vectors have. The projection starts at zero, so training starts from the encoder alone.
+The same module carries word features instead (kind "words", `word_features` in the training
+config): each character's position in its jieba word and the word's coarse part of speech
+(codec.word_features), 28 names with fixed random codes and the same trained projection.
 
 Loss = token cross-entropy + relation_weight × binary cross-entropy on candidates, each
 averaged with per-window weights (silver windows count less than gold ones).
@@ -36,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .codec import LexicalIndex
 from .pairs import N_DISTANCE_BUCKETS
 
 
@@ -103,10 +107,12 @@ class BigramEmbedding(nn.Module):
     unseen ones where word2vec put them, next to the seen ones they are used like. Cost: one
     lookup and a (2·dim × H) projection a token, ~1% of a 4-layer encoder's work."""
 
-    def __init__(self, vocab: list[str], dim: int, hidden_size: int, vectors: torch.Tensor | None = None):
+    def __init__(self, vocab: list[str], dim: int, hidden_size: int, vectors: torch.Tensor | None = None,
+                 kind: str = "bigram"):
         super().__init__()
         self.vocab = list(vocab)
-        self.index = {b: i + 1 for i, b in enumerate(self.vocab)}  # bigram → id, for the codec
+        self.kind = kind  # "bigram", or "words": jieba word features (codec.word_features) on the same channel
+        self.index = LexicalIndex(self.vocab, kind)  # name → id, for the codec
         self.table = nn.Embedding(len(self.vocab) + 1, dim, padding_idx=0)
         with torch.no_grad():
             self.table.weight.zero_()

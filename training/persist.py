@@ -60,7 +60,8 @@ def save_model(out: Path, model: JointModel, tokenizer, info: dict, schema_file:
                    **{f"proj.{k}": v.contiguous() for k, v in model.bigrams.proj.state_dict().items()}},
                   str(out / "bigrams.safetensors"))
         write_json(out / "bigrams.json", model.bigrams.vocab)
-        bigrams = {"vocabulary": len(model.bigrams.vocab), "dim": model.bigrams.table.embedding_dim}
+        bigrams = {"vocabulary": len(model.bigrams.vocab), "dim": model.bigrams.table.embedding_dim,
+                   "kind": model.bigrams.kind}
     shutil.copyfile(schema_file or config_path("schema.yaml"), out / "schema.yaml")
     write_json(out / "minzheng.json", {"format": FORMAT, "relation_head": model.relation_head.cfg.to_dict(),
                                        "relation_weight": model.relation_weight, "crf": model.crf is not None,
@@ -119,7 +120,8 @@ def load_model(path: str | Path) -> tuple[JointModel, object, Schema, dict, Deco
                              f"{', '.join(missing)} is missing; copy the whole model folder")
         vocab = json.loads((p / "bigrams.json").read_text(encoding="utf-8"))
         state = load_file(str(p / "bigrams.safetensors"))
-        bigrams = BigramEmbedding(vocab, info["bigrams"]["dim"], token_model.config.hidden_size)
+        bigrams = BigramEmbedding(vocab, info["bigrams"]["dim"], token_model.config.hidden_size,
+                                  kind=info["bigrams"].get("kind", "bigram"))
         bigrams.table.weight.copy_(state.pop("table.weight").float())
         bigrams.proj.load_state_dict({k.removeprefix("proj."): v for k, v in state.items()})
     model = JointModel(token_model, head, info.get("relation_weight", 1.0), crf, hints, bigrams)

@@ -64,6 +64,9 @@ class TrainConfig:
     # folds (training/hints.py), as on a new report; 0: the rules as committed, for every document
     hint_folds: int = 0
     bigram_vectors: str | None = None  # word2vec bigram vectors (mzie vectors, unit: bigram) as an input
+    # jieba word position and part of speech of every character as an input (codec.word_features),
+    # on the bigram channel: one or the other
+    word_features: bool = False
     seed: int = 13
     bf16: bool = False  # bfloat16 autocast for the training steps (dev scoring stays fp32)
     # how the saved weights are stored: float16 halves the folder (and its git weight); loading always
@@ -88,6 +91,12 @@ def check_train_config(cfg: TrainConfig, schema=None) -> None:
     if cfg.rule_labels and not cfg.rule_hints:
         raise InputError("rule_labels needs rule_hints: true (the rule tagger's entities are the hints); "
                          "set rule_hints=true or rule_labels=[]")
+    if cfg.word_features and cfg.bigram_vectors:
+        raise InputError("word_features and bigram_vectors share one input channel; set one of them")
+    if cfg.word_features:
+        from .codec import word_features
+
+        word_features("检查")  # jieba present, before anything trains
 
 
 def seeded_share(docs: list[Doc], share: float, seed: int) -> set[str]:
@@ -146,7 +155,29 @@ def build_model(cfg: TrainConfig, bio: list[str], schema):
     bigrams = None
     if cfg.bigram_vectors:
         bigrams = bigram_embedding(cfg.bigram_vectors, token_model.config.hidden_size)
+    elif cfg.word_features:
+        bigrams = word_feature_embedding(token_model.config.hidden_size, cfg.seed)
     return tokenizer, JointModel(token_model, head, cfg.relation_weight, crf, hints, bigrams)
+
+
+WORD_CODE_DIM = 64
+
+
+def word_feature_embedding(hidden_size: int, seed: int):
+    """model.BigramEmbedding of kind "words": each of the 28 word features gets a fixed random code
+    (64 values of standard deviation 1/8, so a code's length is about 1, like a word2vec vector's
+    scale after the projection's zero start; stored exactly in float16), and the trained
+    projection turns the codes of a character and of the one before it into an input embedding.
+    28 codes in 64 dimensions are linearly independent, so the projection can give each feature
+    any embedding it needs."""
+    import torch
+
+    from .codec import WORD_FEATURES
+    from .model import BigramEmbedding
+
+    g = torch.Generator().manual_seed(seed)
+    codes = (torch.randn(len(WORD_FEATURES), WORD_CODE_DIM, generator=g) / 8).half().float()
+    return BigramEmbedding(list(WORD_FEATURES), WORD_CODE_DIM, hidden_size, codes, kind="words")
 
 
 def bigram_embedding(path: str, hidden_size: int):
