@@ -521,6 +521,30 @@ def test_rule_labels_are_checked_against_the_schema_and_need_hints(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def _lexical_channel_tags_alike(m1, m2, tok, schema, settings, docs, model_dir):
+    """Two loads of a model with the bigram channel (bigram vectors or word features) tag alike,
+    the channel's ids reach the encoder, and ModelTagger under torch and ONNX tags as predict_doc
+    does. Returns the first window's (ids, mask, channel ids) for further checks."""
+    from minzheng_ie.inference.model_tagger import ModelTagger
+    from minzheng_ie.training.codec import encode
+
+    text = docs[0].text
+    a = predict_doc(m1, tok, Doc("a", text), schema, ID2LABEL, settings)
+    assert a.to_json() == predict_doc(m2, tok, Doc("a", text), schema, ID2LABEL, settings).to_json()
+    w = encode(text, tok, max_length=32, stride=8, bigram_index=m1.bigrams.index)[0]
+    ids, mask, channel = torch.tensor([w.input_ids]), torch.tensor([w.attention_mask]), torch.tensor([w.bigrams])
+    with torch.inference_mode():  # the channel reaches the encoder
+        assert not torch.allclose(m1.encode(ids, mask, None, channel)[0], m1.encode(ids, mask)[0])
+    texts = [Doc(d.id, d.text) for d in docs]
+    ref = ModelTagger(model_dir).tag_batch(texts)
+    assert [[e.span for e in d.entities] for d in ref] == [
+        [e.span for e in predict_doc(m1, tok, d, schema, ID2LABEL, settings).entities] for d in texts]
+    if importlib.util.find_spec("onnxruntime"):
+        onnx = ModelTagger(model_dir, runtime="onnx").tag_batch(texts)
+        assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+    return ids, mask, channel
+
+
 def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_path):
     """bigram_vectors: word2vec bigram vectors (mzie vectors, unit: bigram) are a frozen input;
     the table survives training and saving (in float16) unchanged, the projection is learnt,
@@ -528,8 +552,6 @@ def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp
     pytest.importorskip("gensim")
     from conftest import FIXTURES
     from minzheng_ie.annotation import markup
-    from minzheng_ie.inference.model_tagger import ModelTagger
-    from minzheng_ie.training.codec import encode
     from minzheng_ie.training.persist import load_model
     from minzheng_ie.training.train import TrainConfig, bigram_embedding, train
     from minzheng_ie.training.vectors import VectorsConfig, read_vectors, train_vectors
@@ -555,18 +577,8 @@ def test_bigram_vector_model_trains_saves_loads_and_tags_alike_on_every_path(tmp
     assert torch.allclose(m1.bigrams.table.weight[k], torch.tensor(vectors["低保"]).half().float())  # frozen
     assert torch.count_nonzero(m1.bigrams.table.weight[0]) == 0 and torch.count_nonzero(m1.bigrams.proj.weight) > 0
     assert torch.equal(m1.bigrams.proj.weight, m2.bigrams.proj.weight)
-    text = docs[0].text
-    a = predict_doc(m1, tok, Doc("a", text), schema, ID2LABEL, settings)
-    assert a.to_json() == predict_doc(m2, tok, Doc("a", text), schema, ID2LABEL, settings).to_json()
-    w = encode(text, tok, max_length=32, stride=8, bigram_index=m1.bigrams.index)[0]
-    ids, mask, bigrams = torch.tensor([w.input_ids]), torch.tensor([w.attention_mask]), torch.tensor([w.bigrams])
-    with torch.inference_mode():  # the bigrams reach the encoder
-        assert not torch.allclose(m1.encode(ids, mask, None, bigrams)[0], m1.encode(ids, mask)[0])
-    texts = [Doc(d.id, d.text) for d in docs]
-    ref = ModelTagger(tmp_path / "m").tag_batch(texts)
+    ids, mask, bigrams = _lexical_channel_tags_alike(m1, m2, tok, schema, settings, docs, tmp_path / "m")
     if importlib.util.find_spec("onnxruntime"):
-        onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
-        assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
         from minzheng_ie.inference.model_tagger import onnx_encoder
 
         graph = onnx_encoder(m1.eval())
@@ -594,8 +606,7 @@ def test_word_feature_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_
 
     from conftest import FIXTURES
     from minzheng_ie.annotation import markup
-    from minzheng_ie.inference.model_tagger import ModelTagger
-    from minzheng_ie.training.codec import WORD_FEATURES, encode
+    from minzheng_ie.training.codec import WORD_FEATURES
     from minzheng_ie.training.persist import load_model
     from minzheng_ie.training.train import TrainConfig, check_train_config, train
 
@@ -611,20 +622,7 @@ def test_word_feature_model_trains_saves_loads_and_tags_alike_on_every_path(tmp_
     assert m1.bigrams.kind == "words" and m1.bigrams.index.kind == "words"
     assert torch.equal(m1.bigrams.table.weight, m2.bigrams.table.weight)  # the codes survive float16 storage
     assert torch.count_nonzero(m1.bigrams.proj.weight) > 0
-    text = docs[0].text
-    a = predict_doc(m1, tok, Doc("a", text), schema, ID2LABEL, settings)
-    assert a.to_json() == predict_doc(m2, tok, Doc("a", text), schema, ID2LABEL, settings).to_json()
-    w = encode(text, tok, max_length=32, stride=8, bigram_index=m1.bigrams.index)[0]
-    ids, mask, feats = torch.tensor([w.input_ids]), torch.tensor([w.attention_mask]), torch.tensor([w.bigrams])
-    with torch.inference_mode():  # the features reach the encoder
-        assert not torch.allclose(m1.encode(ids, mask, None, feats)[0], m1.encode(ids, mask)[0])
-    texts = [Doc(d.id, d.text) for d in docs]
-    ref = ModelTagger(tmp_path / "m").tag_batch(texts)
-    assert [[e.span for e in d.entities] for d in ref] == [
-        [e.span for e in predict_doc(m1, tok, d, schema, ID2LABEL, settings).entities] for d in texts]
-    if importlib.util.find_spec("onnxruntime"):
-        onnx = ModelTagger(tmp_path / "m", runtime="onnx").tag_batch(texts)
-        assert [[e.span for e in d.entities] for d in onnx] == [[e.span for e in d.entities] for d in ref]
+    _lexical_channel_tags_alike(m1, m2, tok, schema, settings, docs, tmp_path / "m")
     with pytest.raises(InputError, match="share one input channel"):
         check_train_config(replace(cfg, bigram_vectors="bigrams.vec"))
 
