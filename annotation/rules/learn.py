@@ -44,7 +44,9 @@ from .script import simplified_shadow
 
 log = logging.getLogger(__name__)
 
-NAME_OK = re.compile(r"^(?=(?:.*[\u4e00-\u9fff]){2})[\u4e00-\u9fff·0-9A-Za-z]{2,}$")  # two CJK characters at least; digits and Latin may stand among them (99公益日), punctuation not
+# a learnable name: two CJK characters at least, digits and Latin among them allowed (99公益日),
+# no punctuation
+NAME_OK = re.compile(r"^(?=(?:.*[\u4e00-\u9fff]){2})[\u4e00-\u9fff·0-9A-Za-z]{2,}$")
 
 
 @dataclass(frozen=True)
