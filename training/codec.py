@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
 from typing import Sequence
 
 from minzheng_ie.core.errors import InputError
@@ -143,14 +144,24 @@ def _word_class(flag: str) -> str:
     return next((cls for prefix, cls in WORD_CLASSES if flag.startswith(prefix)), "x")
 
 
-def word_features(text: str) -> list[str]:
-    """Per character, its word feature (WORD_FEATURES) from jieba's segmentation with parts of speech."""
+@cache
+def load_jieba(purpose: str):
+    """jieba (the `pretrain` extra), imported once with its start-up messages silenced; `purpose`
+    says in the error what needs it. Whole-word masking, the pack's word starts and word
+    features all segment with it."""
     try:
         import jieba
-        import jieba.posseg as posseg
     except ImportError as exc:
-        raise InputError("this model reads word features, which need jieba: pip install jieba") from exc
+        raise InputError(f"{purpose} needs jieba: pip install -e '.[pretrain]'") from exc
     jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def word_features(text: str) -> list[str]:
+    """Per character, its word feature (WORD_FEATURES) from jieba's segmentation with parts of speech."""
+    load_jieba("a model with word features")
+    import jieba.posseg as posseg
+
     out: list[str] = []
     for pair in posseg.cut(text):
         cls, n = _word_class(pair.flag), len(pair.word)

@@ -108,12 +108,9 @@ def _stream(texts, sources: list[str], tokenizer):
     """(ids uint16, word-start bool, document offsets, document source index) for `texts`."""
     import numpy as np
 
-    try:
-        import jieba
-    except ImportError as exc:
-        raise InputError("pretrain-pack marks word starts with jieba: pip install -e '.[pretrain]'") from exc
+    from .codec import load_jieba
 
-    jieba.setLogLevel(logging.WARNING)
+    jieba = load_jieba("pretrain-pack (it marks word starts)")
     names = [s.split("#", 1)[0] for s in texts["source"]]
     index = {n: i for i, n in enumerate(sources)}
     ids_parts, start_parts, offsets, doc_source = [], [], [0], []

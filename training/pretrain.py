@@ -159,11 +159,9 @@ def chunk_and_tokenize(texts, tokenizer, cfg: PretrainConfig):
     if cfg.masking not in ("token", "whole_word"):
         raise InputError(f"masking {cfg.masking!r}: choose token or whole_word")
     if whole_word:
-        try:
-            import jieba
-        except ImportError as exc:
-            raise InputError("masking: whole_word needs jieba: pip install -e '.[pretrain]'") from exc
-        jieba.setLogLevel(logging.WARNING)
+        from .codec import load_jieba
+
+        jieba = load_jieba("masking: whole_word")
 
     def chunk(batch):
         out = []

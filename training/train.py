@@ -94,9 +94,9 @@ def check_train_config(cfg: TrainConfig, schema=None) -> None:
     if cfg.word_features and cfg.bigram_vectors:
         raise InputError("word_features and bigram_vectors share one input channel; set one of them")
     if cfg.word_features:
-        from .codec import word_features
+        from .codec import load_jieba
 
-        word_features("检查")  # jieba present, before anything trains
+        load_jieba("word_features: true")  # present before anything trains
 
 
 def seeded_share(docs: list[Doc], share: float, seed: int) -> set[str]:

@@ -205,7 +205,7 @@ def find_regions(shadow: str) -> list[RegionHit]:
         # a village or community right behind a township or county, in a chain
         if found.place is not None and found.place.level == "town":
             m = VILLAGE_IN_CHAIN.match(shadow, i)
-            if m and not shadow[m.start():m.end()].startswith(("农村", "城乡")) and not shadow[m.start():m.end()].endswith("乡村"):
+            if m and not m.group().startswith(("农村", "城乡")) and not m.group().endswith("乡村"):
                 hits.append(RegionHit(m.start(), m.end(), 0.6, None))
                 i = m.end()
     for m in PLACEHOLDER.finditer(shadow):
